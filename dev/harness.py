@@ -1,0 +1,271 @@
+"""Start a real ComfyUI with this pack and talk to it over HTTP and the websocket.
+
+Used by the tests (``tests/conftest.py``), the benchmarks and the demo. Standard library plus
+``websocket-client``; runs inside the provisioned ``.venv`` (``dev/provision.sh``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import websocket
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK_NAME = "quality_gate"
+CACHE_MODES = {
+    "classic": ["--cache-classic"],
+    "lru": ["--cache-lru", "10"],
+    "none": ["--cache-none"],
+    "ram": ["--cache-ram"],
+}
+
+
+def comfy_dir() -> Path:
+    """The ComfyUI to run: ``COMFYUI_DIR`` where set, else the one ``dev/provision.sh`` unpacked."""
+    path = Path(os.environ.get("COMFYUI_DIR") or ROOT / ".comfyui" / "ComfyUI")
+    if not (path / "main.py").is_file():
+        raise RuntimeError(f"no ComfyUI at {path}: run dev/provision.sh first (or set COMFYUI_DIR)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def failed_imports(log: str) -> list[str]:
+    """Custom node packs that ComfyUI reported as failed to import. (Its own optional extras, such as the
+    audio nodes without torchaudio, log "IMPORT FAILED: nodes_audio.py" and are not packs.)"""
+    return [line.strip() for line in log.splitlines() if "(IMPORT FAILED)" in line]
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class ComfyServer:
+    """A ComfyUI process on the CPU with this pack (and optional extra node folders) loaded through an
+    extra_model_paths yaml, so nothing is copied into ComfyUI's own custom_nodes."""
+
+    def __init__(self, workdir: Path | None = None, extra_args=(), node_roots=(), port: int | None = None,
+                 name: str = "comfyui"):
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="qg-comfy-"))
+        self.extra_args = [str(a) for a in extra_args]
+        self.node_roots = [Path(p) for p in node_roots]
+        self.port = port or free_port()
+        self.name = name
+        self.process: subprocess.Popen | None = None
+        self.output_dir = self.workdir / "output"
+        self.log_path = self.workdir / f"{name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        packs = self.workdir / "packs"
+        packs.mkdir(parents=True, exist_ok=True)
+        link = packs / PACK_NAME
+        if not link.exists():
+            link.symlink_to(ROOT, target_is_directory=True)
+        lines = ["quality_gate:", f"  base_path: {self.workdir / 'models'}", f"  custom_nodes: {packs}"]
+        for i, root in enumerate(self.node_roots):
+            lines += [f"extra_nodes_{i}:", f"  custom_nodes: {root}"]
+        config = self.workdir / "extra_model_paths.yaml"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    def start(self, timeout: float = 180.0) -> ComfyServer:
+        comfy = comfy_dir()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "user").mkdir(exist_ok=True)
+        config = self._write_config()
+        cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+               "--output-directory", str(self.output_dir), "--temp-directory", str(self.workdir),
+               "--user-directory", str(self.workdir / "user"), "--database-url", "sqlite:///:memory:",
+               "--extra-model-paths-config", str(config),
+               *self.extra_args]
+        log = open(self.log_path, "w")  # noqa: SIM115 (kept open for the process's lifetime)
+        self.process = subprocess.Popen(cmd, cwd=comfy, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"ComfyUI exited with code {self.process.returncode} while starting:\n"
+                                  f"{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/system_stats", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.25)
+        else:
+            self.stop()
+            raise ServerError(f"ComfyUI did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        failed = failed_imports(self.log())
+        if failed:
+            self.stop()
+            raise ServerError("a custom node pack failed to import:\n" + "\n".join(failed) + "\n" + self.log_tail())
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> ComfyServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+
+class PromptRejected(RuntimeError):
+    """POST /prompt answered 400: the prompt failed validation. ``body`` is ComfyUI's JSON reply."""
+
+    def __init__(self, body: dict):
+        self.body = body
+        super().__init__(json.dumps(body, indent=1)[:4000])
+
+    def messages(self) -> str:
+        """Every error text of the reply in one string, for assertions."""
+        parts = [json.dumps(self.body.get("error", {}))]
+        for node in self.body.get("node_errors", {}).values():
+            parts += [f"{e.get('message')} {e.get('details')}" for e in node.get("errors", [])]
+        return "\n".join(parts)
+
+
+@dataclass
+class RunResult:
+    prompt_id: str
+    status: str  # "success" or "error"
+    executing: list = field(default_factory=list)  # node ids in "executing" events, in order
+    cached: list = field(default_factory=list)
+    error: dict | None = None  # the execution_error event, if any
+    history: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def executed(self) -> set:
+        return set(self.executing)
+
+    @property
+    def outputs(self) -> dict:
+        return self.history.get("outputs", {})
+
+
+class ComfyClient:
+    """POST /prompt, follow the websocket until the prompt ends, then read /history."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.client_id = uuid.uuid4().hex
+        self._ws: websocket.WebSocket | None = None
+
+    def _socket(self) -> websocket.WebSocket:
+        if self._ws is None:
+            ws_url = self.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}"
+            self._ws = websocket.create_connection(ws_url, timeout=30)
+        return self._ws
+
+    def close(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
+
+    def request(self, method: str, path: str, body=None, timeout: float = 30.0):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            raw = reply.read()
+        return json.loads(raw) if raw else None
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+    def queue(self, prompt: dict, use_socket: bool = True) -> str:
+        body = {"prompt": prompt}
+        if use_socket:
+            body["client_id"] = self.client_id
+        try:
+            return self.request("POST", "/prompt", body)["prompt_id"]
+        except urllib.error.HTTPError as e:
+            if e.code == 400:
+                raise PromptRejected(json.loads(e.read() or b"{}")) from None
+            raise
+
+    def run(self, prompt: dict, timeout: float = 300.0) -> RunResult:
+        """Queue a prompt and wait for it, recording which nodes executed and which were cached."""
+        ws = self._socket()
+        start = time.perf_counter()
+        prompt_id = self.queue(prompt)
+        result = RunResult(prompt_id=prompt_id, status="running")
+        deadline = time.monotonic() + timeout
+        while True:
+            ws.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                raw = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s") from None
+            if not isinstance(raw, str):
+                continue  # binary previews
+            message = json.loads(raw)
+            data = message.get("data", {})
+            if data.get("prompt_id") != prompt_id:
+                continue
+            kind = message["type"]
+            if kind == "executing":
+                if data["node"] is None:
+                    break
+                result.executing.append(data["node"])
+            elif kind == "execution_cached":
+                result.cached.extend(data["nodes"])
+            elif kind == "execution_error":
+                result.error = data
+        result.seconds = time.perf_counter() - start
+        result.history = self.history(prompt_id)
+        result.status = result.history.get("status", {}).get("status_str", "unknown")
+        return result
+
+    def run_polling(self, prompt: dict, timeout: float = 300.0, interval: float = 0.005) -> float:
+        """Queue without a websocket client and poll /history until done; returns the wall time."""
+        start = time.perf_counter()
+        prompt_id = self.queue(prompt, use_socket=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entry = self.get(f"/history/{prompt_id}").get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None:
+                return time.perf_counter() - start
+            time.sleep(interval)
+        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+
+    def history(self, prompt_id: str) -> dict:
+        return self.get(f"/history/{prompt_id}").get(prompt_id, {})

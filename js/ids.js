@@ -1,0 +1,12 @@
+// @ts-check
+// The node ids of this pack, for the web UI extensions (one list, checked against the Python registry
+// by tests/test_registry.py so the two never drift).
+export const QG_NODE_IDS = Object.freeze([
+  "QG_Compare",
+  "QG_Switch",
+  "QG_Select",
+  "QG_BoolOp",
+  "QG_Gate",
+]);
+
+export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");

@@ -1,0 +1,23 @@
+"""The one table of node ids. ``NODE_CLASS_MAPPINGS`` and ``NODE_DISPLAY_NAME_MAPPINGS`` derive from it."""
+
+from __future__ import annotations
+
+from . import logic
+from .common import PACK_TAG
+
+NODES = {
+    "QG_Compare": logic.Compare,
+    "QG_Switch": logic.Switch,
+    "QG_Select": logic.Select,
+    "QG_BoolOp": logic.BoolOp,
+    "QG_Gate": logic.Gate,
+}
+
+NODE_CLASS_MAPPINGS = dict(NODES)
+NODE_DISPLAY_NAME_MAPPINGS = {node: f"{cls.TITLE} ({PACK_TAG})" for node, cls in NODES.items()}
+_IDS = {cls: node for node, cls in NODES.items()}
+
+
+def node_id(cls: type) -> str:
+    """The id a node class is registered under (used when a node expands into nodes of this pack)."""
+    return _IDS[cls]

@@ -1,0 +1,140 @@
+"""Test-only ComfyUI nodes (never shipped: see .comfyignore). Loaded beside Quality Gate by the test harness.
+
+- QGTest_Json: a literal value from JSON text (NaN, lists, dicts, null...).
+- QGTest_Tensor: a torch tensor of a given shape and fill value.
+- QGTest_Probe: passes a value on and counts its executions per label (GET /qgtest/counts); can be slow.
+- QGTest_Record: an output node that records what it received into the prompt's history.
+- QGTest_EagerSwitch: a non-lazy switch that evaluates both inputs (benchmark baseline).
+"""
+
+import math
+import threading
+import time
+from collections import Counter
+
+import torch
+from aiohttp import web
+from server import PromptServer
+
+
+class AnyType(str):
+    def __ne__(self, other):
+        return False
+
+    __hash__ = str.__hash__
+
+
+ANY = AnyType("*")
+COUNTS = Counter()
+_LOCK = threading.Lock()
+
+
+def _count(label):
+    with _LOCK:
+        COUNTS[label] += 1
+
+
+@PromptServer.instance.routes.get("/qgtest/counts")
+async def counts(request):
+    with _LOCK:
+        return web.json_response(dict(COUNTS))
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, torch.Tensor):
+        return {"tensor": list(value.shape), "sum": float(value.float().sum()) if value.numel() else 0.0}
+    return repr(value)
+
+
+class Json:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"json": ("STRING", {"default": "null", "multiline": True})}}
+
+    RETURN_TYPES = (ANY,)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, json):
+        import json as json_module
+
+        return (json_module.loads(json),)
+
+
+class Tensor:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"shape": ("STRING", {"default": "1"}), "fill": ("FLOAT", {"default": 0.0})}}
+
+    RETURN_TYPES = (ANY,)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, shape, fill):
+        dims = [int(d) for d in shape.split(",") if d.strip()]
+        return (torch.full(dims, fill),)
+
+
+class Probe:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"label": ("STRING", {"default": ""})},
+            "optional": {"value": (ANY, {}), "delay": ("FLOAT", {"default": 0.0, "min": 0.0})},
+        }
+
+    RETURN_TYPES = (ANY,)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, label, value=None, delay=0.0):
+        _count(label)
+        if delay:
+            time.sleep(delay)
+        return (label if value is None else value,)
+
+
+class Record:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"label": ("STRING", {"default": ""}), "value": (ANY, {})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    CATEGORY = "qg_testing"
+
+    def run(self, label, value):
+        _count(label)
+        return {"ui": {"qg_record": [{"label": label, "type": type(value).__name__, "value": _jsonable(value)}]}}
+
+
+class EagerSwitch:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"condition": ("BOOLEAN", {"default": True}), "on_true": (ANY, {}),
+                             "on_false": (ANY, {})}}
+
+    RETURN_TYPES = (ANY,)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, condition, on_true, on_false):
+        return (on_true if condition else on_false,)
+
+
+NODE_CLASS_MAPPINGS = {
+    "QGTest_Json": Json,
+    "QGTest_Tensor": Tensor,
+    "QGTest_Probe": Probe,
+    "QGTest_Record": Record,
+    "QGTest_EagerSwitch": EagerSwitch,
+}
