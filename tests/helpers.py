@@ -1,0 +1,50 @@
+"""Helpers for the server tests: a prompt builder and readers for what the test nodes recorded."""
+
+from __future__ import annotations
+
+import uuid
+
+from harness import ComfyClient
+
+
+class Graph:
+    """A small builder for API-format prompts. Probe labels get a per-graph salt, so caches never carry a
+    result from one test (or cache mode) to another and counts are this graph's own."""
+
+    def __init__(self):
+        self.nodes: dict[str, dict] = {}
+        self.salt = uuid.uuid4().hex[:10]
+
+    def add(self, class_type: str, **inputs) -> str:
+        node = str(len(self.nodes) + 1)
+        self.nodes[node] = {"class_type": class_type, "inputs": inputs}
+        return node
+
+    @staticmethod
+    def out(node: str, slot: int = 0) -> list:
+        return [node, slot]
+
+    def label(self, name: str) -> str:
+        return f"{name}-{self.salt}"
+
+    def json(self, text: str) -> list:
+        return self.out(self.add("QGTest_Json", json=text))
+
+    def probe(self, name: str, value=None, delay: float = 0.0) -> list:
+        inputs = {"label": self.label(name), "delay": delay}
+        if value is not None:
+            inputs["value"] = value
+        return self.out(self.add("QGTest_Probe", **inputs))
+
+    def record(self, value, name: str = "out") -> str:
+        return self.add("QGTest_Record", label=self.label(name), value=value)
+
+    def counts(self, client: ComfyClient) -> dict:
+        """Executions per probe/record name in this graph."""
+        prefix = f"-{self.salt}"
+        return {k[: -len(prefix)]: v for k, v in client.get("/qgtest/counts").items() if k.endswith(prefix)}
+
+
+def recorded(result, node: str):
+    """The value a QGTest_Record node received, as JSON (tensors as {"tensor": shape, "sum": ...})."""
+    return result.outputs[node]["qg_record"][0]["value"]
