@@ -60,8 +60,9 @@ class ComfyServer:
     """A ComfyUI process on the CPU with this pack (and optional extra node folders) loaded through an
     extra_model_paths yaml, so nothing is copied into ComfyUI's own custom_nodes."""
 
-    def __init__(self, workdir: Path | None = None, extra_args=(), node_roots=(), port: int | None = None,
-                 name: str = "comfyui"):
+    def __init__(
+        self, workdir: Path | None = None, extra_args=(), node_roots=(), port: int | None = None, name: str = "comfyui"
+    ):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="qg-comfy-"))
         self.extra_args = [str(a) for a in extra_args]
         self.node_roots = [Path(p) for p in node_roots]
@@ -93,19 +94,34 @@ class ComfyServer:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "user").mkdir(exist_ok=True)
         config = self._write_config()
-        cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--output-directory", str(self.output_dir), "--temp-directory", str(self.workdir),
-               "--user-directory", str(self.workdir / "user"), "--database-url", "sqlite:///:memory:",
-               "--extra-model-paths-config", str(config),
-               *self.extra_args]
+        cmd = [
+            sys.executable,
+            "main.py",
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--output-directory",
+            str(self.output_dir),
+            "--temp-directory",
+            str(self.workdir),
+            "--user-directory",
+            str(self.workdir / "user"),
+            "--database-url",
+            "sqlite:///:memory:",
+            "--extra-model-paths-config",
+            str(config),
+            *self.extra_args,
+        ]
         log = open(self.log_path, "w")  # noqa: SIM115 (kept open for the process's lifetime)
-        self.process = subprocess.Popen(cmd, cwd=comfy, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(cmd, cwd=comfy, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"ComfyUI exited with code {self.process.returncode} while starting:\n"
-                                  f"{self.log_tail()}")
+                raise ServerError(
+                    f"ComfyUI exited with code {self.process.returncode} while starting:\n" f"{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/system_stats", timeout=2):
                     break
@@ -202,8 +218,9 @@ class ComfyClient:
 
     def request(self, method: str, path: str, body=None, timeout: float = 30.0):
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=timeout) as reply:
             raw = reply.read()
         return json.loads(raw) if raw else None

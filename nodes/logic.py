@@ -26,8 +26,8 @@ from .core.logic import (
     first_non_empty_request,
     first_non_empty_scan,
     pending,
-    required_operands,
     require_slot,
+    required_operands,
     slot_name,
 )
 
@@ -47,7 +47,7 @@ class Compare(QGNode):
     RETURN_NAMES = ("result", "explanation")
     OUTPUT_TOOLTIPS = (
         "True when the comparison holds.",
-        "The comparison in words with the values seen, e.g. \"INT 7 >= INT 5: true\".",
+        'The comparison in words with the values seen, e.g. "INT 7 >= INT 5: true".',
     )
 
     @classmethod
@@ -59,16 +59,21 @@ class Compare(QGNode):
                     COMPARISONS,
                     "greater_equal",
                     "How a is tested. between is inclusive (b <= a <= c); matches_regex searches a for the "
-                    "pattern b anywhere (anchor with ^ and $); is_empty is true for None, \"\", empty lists, "
+                    'pattern b anywhere (anchor with ^ and $); is_empty is true for None, "", empty lists, '
                     "dicts and tensors (0 is not empty). API callers may also write == != < <= > >=.",
                 ),
             },
             "optional": {
-                "b": socket(ANY, "The value a is compared with; the lower bound for between, the pattern for "
-                            "matches_regex. Not needed by is_empty / is_not_empty."),
+                "b": socket(
+                    ANY,
+                    "The value a is compared with; the lower bound for between, the pattern for "
+                    "matches_regex. Not needed by is_empty / is_not_empty.",
+                ),
                 "c": socket(ANY, "The upper bound for between (inclusive). Used by between only."),
                 "tolerance": number(
-                    0.0, 0.0, 1e12,
+                    0.0,
+                    0.0,
+                    1e12,
                     "Numeric equal / not_equal only: values within this absolute distance count as equal. "
                     "0 = exact.",
                     step=0.001,
@@ -122,8 +127,10 @@ class Switch(QGNode):
         return {
             "required": {
                 "condition": boolean(
-                    True, "Which branch to pass: true = on_true, false = on_false.",
-                    label_on="on_true", label_off="on_false",
+                    True,
+                    "Which branch to pass: true = on_true, false = on_false.",
+                    label_on="on_true",
+                    label_off="on_false",
                 ),
             },
             "optional": {
@@ -140,8 +147,9 @@ class Switch(QGNode):
                 raise QGError("connect on_true or on_false (or both)")
             chosen = _branch(condition)
             if condition is not None and {"on_true": on_true, "on_false": on_false}[chosen] is ABSENT:
-                raise QGError(f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not "
-                              "connected")
+                raise QGError(
+                    f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not " "connected"
+                )
 
         return cls.validation(check)
 
@@ -152,8 +160,9 @@ class Switch(QGNode):
         chosen = _branch(condition)
         with self.errors_named(unique_id):
             if chosen not in inputs:
-                raise QGError(f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not "
-                              "connected")
+                raise QGError(
+                    f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not " "connected"
+                )
         return (inputs[chosen],)
 
 
@@ -162,7 +171,7 @@ class Select(QGNode):
     CATEGORY = CATEGORY
     DESCRIPTION = (
         f"Picks one of up to {MAX_SLOTS} inputs. index mode: only input_<index> runs. first_non_empty mode: "
-        "inputs run one at a time in order until one gives a non-empty value (None, \"\", empty lists and "
+        'inputs run one at a time in order until one gives a non-empty value (None, "", empty lists and '
         "empty tensors are empty). Choosing an unconnected slot, an index out of range, or finding every "
         "input empty is an error naming the slot."
     )
@@ -179,12 +188,15 @@ class Select(QGNode):
         return {
             "required": {
                 "mode": combo(
-                    SELECT_MODES, "index",
+                    SELECT_MODES,
+                    "index",
                     "index: pass input_<index>. first_non_empty: try the connected inputs in order and pass "
                     "the first non-empty one.",
                 ),
                 "index": integer(
-                    1, 1, MAX_SLOTS,
+                    1,
+                    1,
+                    MAX_SLOTS,
                     f"index mode: which input to pass, 1 to {MAX_SLOTS} (1 = input_1). Ignored by "
                     "first_non_empty. Feeds from QG_ZeroShotClassify's 1-based index.",
                 ),
@@ -224,8 +236,9 @@ class Select(QGNode):
 
         links = dynprompt.get_node(unique_id)["inputs"]
         graph = GraphBuilder()
-        rest = graph.node(node_id(type(self)), mode="first_non_empty", index=1,
-                          **{slot_name(i): links[slot_name(i)] for i in slots})
+        rest = graph.node(
+            node_id(type(self)), mode="first_non_empty", index=1, **{slot_name(i): links[slot_name(i)] for i in slots}
+        )
         return {"result": (rest.out(0), rest.out(1)), "expand": graph.finalize()}
 
 
@@ -248,8 +261,14 @@ class BoolOp(QGNode):
                 "a": boolean(True, "First operand; always evaluated."),
             },
             "optional": {
-                "b": ("BOOLEAN", {"default": True, "lazy": True,
-                                  "tooltip": "Second operand; runs only when a does not decide. Unused by not."}),
+                "b": (
+                    "BOOLEAN",
+                    {
+                        "default": True,
+                        "lazy": True,
+                        "tooltip": "Second operand; runs only when a does not decide. Unused by not.",
+                    },
+                ),
             },
             "hidden": HIDDEN_ID,
         }
@@ -290,12 +309,14 @@ class Gate(QGNode):
         return {
             "required": {
                 "value": socket(ANY, "Passed through when open. Runs only when open (lazy).", lazy=True),
-                "open": boolean(True, "true = pass value on; false = closed (see on_closed).",
-                                label_on="open", label_off="closed"),
+                "open": boolean(
+                    True, "true = pass value on; false = closed (see on_closed).", label_on="open", label_off="closed"
+                ),
             },
             "optional": {
                 "on_closed": combo(
-                    ("block", "error"), "block",
+                    ("block", "error"),
+                    "block",
                     "When closed: block = skip every node downstream without an error (the prompt still "
                     "succeeds); error = fail the prompt with a message.",
                 ),

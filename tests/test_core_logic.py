@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from quality_gate.nodes.core.errors import QGError
 from quality_gate.nodes.core.logic import (
     ABSENT,
@@ -103,8 +102,17 @@ def test_compare(a, comparison, b, expected):
 
 @pytest.mark.parametrize(
     "a, b, c, expected",
-    [(5, 1, 10, True), (1, 1, 10, True), (10, 1, 10, True), (0, 1, 10, False), (11, 1, 10, False),
-     (2.5, "1", 3, True), ("b", "a", "c", True), ("d", "a", "c", False), (NAN, 0, 10, False)],
+    [
+        (5, 1, 10, True),
+        (1, 1, 10, True),
+        (10, 1, 10, True),
+        (0, 1, 10, False),
+        (11, 1, 10, False),
+        (2.5, "1", 3, True),
+        ("b", "a", "c", True),
+        ("d", "a", "c", False),
+        (NAN, 0, 10, False),
+    ],
 )
 def test_between_is_inclusive(a, b, c, expected):
     assert compare(a, "between", b, c)[0] is expected
@@ -119,9 +127,14 @@ def test_tolerance_applies_to_numeric_equal_only():
 
 
 def test_case_insensitive():
-    for comparison, a, b in [("equal", "Cat", "cAT"), ("contains", "A Black CAT", "cat"),
-                             ("starts_with", "Portrait", "portrait"), ("ends_with", "X.PNG", ".png"),
-                             ("matches_regex", "SDXL", "^sdxl$"), ("contains", ["Dog"], "dog")]:
+    for comparison, a, b in [
+        ("equal", "Cat", "cAT"),
+        ("contains", "A Black CAT", "cat"),
+        ("starts_with", "Portrait", "portrait"),
+        ("ends_with", "X.PNG", ".png"),
+        ("matches_regex", "SDXL", "^sdxl$"),
+        ("contains", ["Dog"], "dog"),
+    ]:
         assert compare(a, comparison, b, case_sensitive=False)[0] is True, comparison
         assert compare(a, comparison, b, case_sensitive=True)[0] is False, comparison
     assert compare("a", "<", "B", case_sensitive=False)[0] is True
@@ -138,8 +151,15 @@ def test_explanation_names_values():
 
 
 def test_aliases_and_names():
-    for alias, name in [("==", "equal"), ("!=", "not_equal"), ("<", "less_than"), ("<=", "less_equal"),
-                        (">", "greater_than"), (">=", "greater_equal"), ("between", "between")]:
+    for alias, name in [
+        ("==", "equal"),
+        ("!=", "not_equal"),
+        ("<", "less_than"),
+        ("<=", "less_equal"),
+        (">", "greater_than"),
+        (">=", "greater_equal"),
+        ("between", "between"),
+    ]:
         assert canonical_comparison(alias) == name
     with pytest.raises(QGError, match="'=>' is not known; expected one of: equal"):
         canonical_comparison("=>")
@@ -148,7 +168,13 @@ def test_aliases_and_names():
 @pytest.mark.parametrize(
     "a, comparison, b, c, message",
     [
-        ("abc", ">", 3, ABSENT, r"greater_than cannot compare a \(STRING 'abc'\) with b \(INT 3\): the string is not a number"),
+        (
+            "abc",
+            ">",
+            3,
+            ABSENT,
+            r"greater_than cannot compare a \(STRING 'abc'\) with b \(INT 3\): the string is not a number",
+        ),
         ([1], "<", 3, ABSENT, r"less_than cannot compare a \(LIST \(1 items\)\) with b \(INT 3\)"),
         (torch.zeros(2), ">=", torch.zeros(2), ABSENT, r"greater_equal cannot compare a \(TENSOR \[2\]\)"),
         ("x", "equal", [1], ABSENT, r"equal cannot compare a \(STRING 'x'\) with b \(LIST"),
@@ -223,5 +249,7 @@ def test_first_non_empty_requests_one_input_at_a_time():
 
 
 def test_require_slot_names_the_slot():
-    with pytest.raises(QGError, match=r"index 3 chooses input_3, which is not connected \(connected: input_1, input_2\)"):
+    with pytest.raises(
+        QGError, match=r"index 3 chooses input_3, which is not connected \(connected: input_1, input_2\)"
+    ):
         require_slot(3, {"input_1": 1, "input_2": 2})

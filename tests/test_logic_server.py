@@ -100,8 +100,9 @@ def test_select_index_runs_only_that_input(cclient, graph):
 
 
 def test_select_unconnected_or_out_of_range_slot_is_an_error(cclient, graph):
-    select = graph.add("QG_Select", mode="index", index=graph.json("5"), input_1=graph.probe("a"),
-                       input_2=graph.probe("b"))
+    select = graph.add(
+        "QG_Select", mode="index", index=graph.json("5"), input_1=graph.probe("a"), input_2=graph.probe("b")
+    )
     graph.record(graph.out(select))
     message = run_error(cclient, graph)
     assert f"Select (QG) #{select}" in message
@@ -153,8 +154,13 @@ def test_select_first_non_empty_goes_past_an_input_that_gives_none(cclient, grap
 
 
 def test_select_first_non_empty_with_every_input_empty_is_an_error(cclient, graph):
-    select = graph.add("QG_Select", mode="first_non_empty", index=1, input_1=graph.json('""'),
-                       input_3=graph.out(graph.add("QGTest_Tensor", shape="0,4", fill=0.0)))
+    select = graph.add(
+        "QG_Select",
+        mode="first_non_empty",
+        index=1,
+        input_1=graph.json('""'),
+        input_3=graph.out(graph.add("QGTest_Tensor", shape="0,4", fill=0.0)),
+    )
     graph.record(graph.out(select))
     message = run_error(cclient, graph)
     assert "first_non_empty found every connected input empty: input_1 (STRING ''), input_3 (TENSOR [0, 4])" in message
@@ -270,7 +276,11 @@ def test_compare_semantics_on_the_server(cclient, graph):
         graph.record(graph.out(node, 1), name=f"e{node}")
     tensor = graph.out(graph.add("QGTest_Tensor", shape="1", fill=2.5))
     empty = graph.out(graph.add("QGTest_Tensor", shape="0,8,8,3", fill=0.0))
-    for a, comparison, b, want in [(tensor, ">", 2, True), (tensor, "==", "2.5", True), (empty, "is_empty", None, True)]:
+    for a, comparison, b, want in [
+        (tensor, ">", 2, True),
+        (tensor, "==", "2.5", True),
+        (empty, "is_empty", None, True),
+    ]:
         node = graph.add("QG_Compare", a=a, comparison=comparison, **({} if b is None else {"b": b}))
         expected[graph.record(graph.out(node), name=f"r{node}")] = (want, (comparison,))
     result = run_ok(cclient, graph)
@@ -288,7 +298,7 @@ def test_compare_explanation_on_the_server(cclient, graph):
     "a, comparison, b, c, message",
     [
         ('"abc"', "greater_than", "3", None, "greater_than cannot compare a (STRING 'abc') with b (INT 3)"),
-        ('[1, 2]', "<", "3", None, "less_than cannot compare a (LIST (2 items)) with b (INT 3)"),
+        ("[1, 2]", "<", "3", None, "less_than cannot compare a (LIST (2 items)) with b (INT 3)"),
         ("5", "between", "9", "1", "between needs b <= c"),
         ('"x"', "matches_regex", '"(["', None, "is not a valid regular expression"),
         ("5", "contains", "5", None, "contains needs a to be a STRING, LIST, TUPLE or DICT"),

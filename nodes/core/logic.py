@@ -293,7 +293,7 @@ def compare(
     comparison = canonical_comparison(comparison)
     if tolerance is None or not tolerance >= 0:
         raise QGError(f"tolerance must be a number >= 0, got {tolerance!r}")
-    for name, value in zip(("b", "c"), (b, c)):
+    for name, value in zip(("b", "c"), (b, c), strict=False):
         if name in required_operands(comparison) and value is ABSENT:
             raise QGError(f"comparison {comparison!r} needs input {name}, which is not connected")
     case_note = "" if case_sensitive else " (ignoring case)"

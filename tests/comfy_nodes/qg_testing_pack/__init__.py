@@ -120,8 +120,7 @@ class Record:
 class EagerSwitch:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"condition": ("BOOLEAN", {"default": True}), "on_true": (ANY, {}),
-                             "on_false": (ANY, {})}}
+        return {"required": {"condition": ("BOOLEAN", {"default": True}), "on_true": (ANY, {}), "on_false": (ANY, {})}}
 
     RETURN_TYPES = (ANY,)
     FUNCTION = "run"
