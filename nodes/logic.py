@@ -110,6 +110,13 @@ def _branch(condition) -> str:
     return "on_true" if condition else "on_false"
 
 
+def _require_branch(condition, connected: set) -> str:
+    chosen = _branch(condition)
+    if chosen not in connected:
+        raise QGError(f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not connected")
+    return chosen
+
+
 class Switch(QGNode):
     TITLE = "Switch"
     CATEGORY = CATEGORY
@@ -143,13 +150,11 @@ class Switch(QGNode):
     @classmethod
     def VALIDATE_INPUTS(cls, condition, on_true=ABSENT, on_false=ABSENT):
         def check():
-            if on_true is ABSENT and on_false is ABSENT:
+            connected = {name for name, v in (("on_true", on_true), ("on_false", on_false)) if v is not ABSENT}
+            if not connected:
                 raise QGError("connect on_true or on_false (or both)")
-            chosen = _branch(condition)
-            if condition is not None and {"on_true": on_true, "on_false": on_false}[chosen] is ABSENT:
-                raise QGError(
-                    f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not " "connected"
-                )
+            if condition is not None:  # a constant: the choice is known now
+                _require_branch(condition, connected)
 
         return cls.validation(check)
 
@@ -157,13 +162,8 @@ class Switch(QGNode):
         return pending(_branch(condition), inputs)
 
     def execute(self, condition, unique_id=None, **inputs):
-        chosen = _branch(condition)
         with self.errors_named(unique_id):
-            if chosen not in inputs:
-                raise QGError(
-                    f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not " "connected"
-                )
-        return (inputs[chosen],)
+            return (inputs[_require_branch(condition, set(inputs))],)
 
 
 class Select(QGNode):

@@ -342,3 +342,19 @@ def test_requeue_unchanged(cclient, graph):
         assert counts["t"] == 2
     else:
         assert counts["t"] == 1 and switch not in second.executed, json.dumps(second.executing)
+
+
+def test_select_first_non_empty_at_its_largest(cclient, graph):
+    """All 16 slots connected and 15 of them give None: the Select re-expands at most 15 times and the
+    server stays healthy (the largest input the node accepts)."""
+    slots = {f"input_{i}": graph.json("null") for i in range(1, 16)}
+    select = graph.add("QG_Select", mode="first_non_empty", index=1, input_16=graph.json('"last"'), **slots)
+    out = graph.record(graph.out(select))
+    picked = graph.record(graph.out(select, 1), name="index")
+    result = run_ok(cclient, graph)
+    assert recorded(result, out) == "last" and recorded(result, picked) == 16
+
+    graph2 = type(graph)()
+    slots = {f"input_{i}": graph2.json("null") for i in range(1, 17)}
+    graph2.record(graph2.out(graph2.add("QG_Select", mode="first_non_empty", index=1, **slots)))
+    assert "first_non_empty found every connected input empty: input_16 (NONE)" in run_error(cclient, graph2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -194,11 +194,12 @@ def check_regex(pattern: Any, case_sensitive: bool = True) -> re.Pattern:
         raise QGError(f"b {pattern!r} is not a valid regular expression: {e}") from None
 
 
-class _Operands:
+class _Operands(NamedTuple):
     """Two values brought to a common kind for comparison: ``number`` or ``string``."""
 
-    def __init__(self, kind: str, left: Any, right: Any):
-        self.kind, self.left, self.right = kind, left, right
+    kind: str
+    left: Any
+    right: Any
 
 
 def _fold(text: str, case_sensitive: bool) -> str:
@@ -208,20 +209,14 @@ def _fold(text: str, case_sensitive: bool) -> str:
 def _operands(comparison: str, left: Any, right: Any, names: tuple[str, str], case_sensitive: bool):
     """Numbers with numbers (numeric strings against numbers too), strings with strings."""
     ln, rn = as_number(left), as_number(right)
-    if ln is not None and rn is None and isinstance(right, str):
-        rn = parse_number(right)
-        if rn is None:
+    if (ln is None) != (rn is None) and isinstance(right if rn is None else left, str):
+        parsed = parse_number(right if rn is None else left)
+        if parsed is None:
             raise QGError(
                 f"{comparison} cannot compare {names[0]} ({describe(left)}) with {names[1]} "
                 f"({describe(right)}): the string is not a number"
             )
-    elif rn is not None and ln is None and isinstance(left, str):
-        ln = parse_number(left)
-        if ln is None:
-            raise QGError(
-                f"{comparison} cannot compare {names[0]} ({describe(left)}) with {names[1]} "
-                f"({describe(right)}): the string is not a number"
-            )
+        ln, rn = (ln, parsed) if rn is None else (parsed, rn)
     if ln is not None and rn is not None:
         return _Operands("number", ln, rn)
     if isinstance(left, str) and isinstance(right, str):
