@@ -69,6 +69,7 @@ class ComfyServer:
         self.port = port or free_port()
         self.name = name
         self.process: subprocess.Popen | None = None
+        self._log_file = None
         self.output_dir = self.workdir / "output"
         self.log_path = self.workdir / f"{name}.log"
 
@@ -151,6 +152,9 @@ class ComfyServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def cleanup(self) -> None:
         self.stop()

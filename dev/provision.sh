@@ -54,7 +54,6 @@ if [ ! -f "$STAMP" ]; then
   [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
   VPY="$VENV/bin/python"
   log "installing torch (pinned) and ComfyUI's requirements"
-  "$VPY" -m pip install --quiet --upgrade pip
   "$VPY" -m pip install --quiet -c "$CONSTRAINTS" torch torchvision
   # torch, torchvision and torchaudio are handled above; everything else as ComfyUI lists it.
   grep -vE '^\s*(torch|torchvision|torchaudio)\s*$' "$COMFY/requirements.txt" > "$VENV/comfyui-requirements.txt"

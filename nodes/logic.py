@@ -15,10 +15,9 @@ from .core.logic import (
     MAX_SLOTS,
     SELECT_MODES,
     bool_op,
-    canonical_comparison,
     check_bool_op,
+    check_comparison,
     check_index,
-    check_regex,
     compare,
     connected_slots,
     decided_by_a,
@@ -27,7 +26,6 @@ from .core.logic import (
     first_non_empty_scan,
     pending,
     require_slot,
-    required_operands,
     slot_name,
 )
 
@@ -89,17 +87,9 @@ class Compare(QGNode):
 
     @classmethod
     def VALIDATE_INPUTS(cls, comparison, b=ABSENT, c=ABSENT):
-        def check():
-            if comparison is None:  # linked: checked when it runs
-                return
-            name = canonical_comparison(comparison)
-            for operand, value in (("b", b), ("c", c)):
-                if operand in required_operands(name) and value is ABSENT:
-                    raise QGError(f"comparison {name!r} needs input {operand}; connect it or give it a value")
-            if name == "matches_regex" and isinstance(b, str):
-                check_regex(b)
-
-        return cls.validation(check)
+        if comparison is None:  # linked: checked when it runs
+            return True
+        return cls.validation(lambda: check_comparison(comparison, b, c))
 
     def execute(self, a, comparison, b=ABSENT, c=ABSENT, tolerance=0.0, case_sensitive=True, unique_id=None):
         with self.errors_named(unique_id):

@@ -26,6 +26,7 @@ from helpers import Graph  # noqa: E402
 
 
 def _server(tmp_path_factory, name: str, extra_args) -> ComfyServer:
+    """A started server; its ``name`` is the cache mode for the per-mode servers."""
     workdir = tmp_path_factory.mktemp(f"comfy-{name}")
     return ComfyServer(workdir=workdir, extra_args=extra_args, node_roots=[TEST_NODES], name=name).start()
 
@@ -43,7 +44,6 @@ def cache_server(request, tmp_path_factory):
     """One ComfyUI per cache mode (--cache-classic, --cache-lru 10, --cache-none, --cache-ram); tests
     using it run once under each."""
     srv = _server(tmp_path_factory, request.param, CACHE_MODES[request.param])
-    srv.cache_mode = request.param
     yield srv
     srv.stop()
 
@@ -58,7 +58,6 @@ def client(server):
 @pytest.fixture
 def cclient(cache_server):
     c = ComfyClient(cache_server.url)
-    c.server = cache_server
     yield c
     c.close()
 

@@ -11,12 +11,13 @@ class Graph:
     """A small builder for API-format prompts. Probe labels get a per-graph salt, so caches never carry a
     result from one test (or cache mode) to another and counts are this graph's own."""
 
-    def __init__(self):
+    def __init__(self, id_prefix: str = ""):
         self.nodes: dict[str, dict] = {}
         self.salt = uuid.uuid4().hex[:10]
+        self.id_prefix = id_prefix  # e.g. "12:" for ids like the frontend's subgraph nodes
 
     def add(self, class_type: str, **inputs) -> str:
-        node = str(len(self.nodes) + 1)
+        node = f"{self.id_prefix}{len(self.nodes) + 1}"
         self.nodes[node] = {"class_type": class_type, "inputs": inputs}
         return node
 

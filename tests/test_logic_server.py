@@ -7,7 +7,7 @@ import json
 
 import pytest
 from harness import PromptRejected
-from helpers import recorded
+from helpers import Graph, recorded
 
 
 def run_ok(client, graph):
@@ -69,7 +69,7 @@ def test_switch_validation_rejects_a_constant_choice_of_nothing(cclient, graph):
     switch = graph.add("QG_Switch", condition=False, on_true=graph.probe("t"))
     graph.record(graph.out(switch))
     assert "chooses on_false, but on_false is not connected" in rejected(cclient, graph)
-    graph2 = type(graph)()
+    graph2 = Graph()
     graph2.record(graph2.out(graph2.add("QG_Switch", condition=True)))
     assert "connect on_true or on_false" in rejected(cclient, graph2)
 
@@ -109,12 +109,12 @@ def test_select_unconnected_or_out_of_range_slot_is_an_error(cclient, graph):
     assert "index 5 chooses input_5, which is not connected (connected: input_1, input_2)" in message
     assert graph.counts(cclient) == {}
 
-    graph2 = type(graph)()
+    graph2 = Graph()
     select = graph2.add("QG_Select", mode="index", index=graph2.json("17"), input_1=graph2.probe("a"))
     graph2.record(graph2.out(select))
     assert "index must be an INT from 1 to 16, got INT 17" in run_error(cclient, graph2)
 
-    graph3 = type(graph)()
+    graph3 = Graph()
     graph3.record(graph3.out(graph3.add("QG_Select", mode="index", index=0, input_1=graph3.probe("a"))))
     assert "Value 0 smaller than min of 1" in rejected(cclient, graph3)
 
@@ -207,31 +207,31 @@ def _gated_save(graph, open_, on_closed="block"):
     return save, other
 
 
-def _saved(cclient, graph):
-    return sorted(p.name for p in cclient.server.output_dir.glob(f"gate-{graph.salt}*"))
+def _saved(server, graph):
+    return sorted(p.name for p in server.output_dir.glob(f"gate-{graph.salt}*"))
 
 
-def test_closed_gate_blocks_the_save_and_the_prompt_succeeds(cclient, graph):
+def test_closed_gate_blocks_the_save_and_the_prompt_succeeds(cache_server, cclient, graph):
     save, other = _gated_save(graph, open_=graph.out(graph.add("QG_BoolOp", op="not", a=True)))
     result = run_ok(cclient, graph)
     assert save not in result.outputs and recorded(result, other) == "still runs"
-    assert _saved(cclient, graph) == []
+    assert _saved(cache_server, graph) == []
     assert "image" not in graph.counts(cclient)  # the gated value never ran
 
 
-def test_open_gate_passes_the_value(cclient, graph):
+def test_open_gate_passes_the_value(cache_server, cclient, graph):
     save, _ = _gated_save(graph, open_=True)
     result = run_ok(cclient, graph)
-    assert len(result.outputs[save]["images"]) == 1 and len(_saved(cclient, graph)) == 1
+    assert len(result.outputs[save]["images"]) == 1 and len(_saved(cache_server, graph)) == 1
     assert graph.counts(cclient)["image"] == 1
 
 
-def test_closed_gate_in_error_mode_fails_with_a_message(cclient, graph):
+def test_closed_gate_in_error_mode_fails_with_a_message(cache_server, cclient, graph):
     save, _ = _gated_save(graph, open_=False, on_closed="error")
     message = run_error(cclient, graph)
     gate = next(k for k, v in graph.nodes.items() if v["class_type"] == "QG_Gate")
     assert f"Gate (QG) #{gate}: the gate is closed" in message
-    assert _saved(cclient, graph) == []
+    assert _saved(cache_server, graph) == []
 
 
 # --- Compare ------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def test_compare_validation_errors(cclient, graph, inputs, message):
     assert message in rejected(cclient, graph)
 
 
-def test_requeue_unchanged(cclient, graph):
+def test_requeue_unchanged(cache_server, cclient, graph):
     """An unchanged re-queue runs nothing again (except with --cache-none), and never the unchosen branch."""
     switch = graph.add("QG_Switch", condition=True, on_true=graph.probe("t"), on_false=graph.probe("f"))
     out = graph.record(graph.out(switch))
@@ -338,7 +338,7 @@ def test_requeue_unchanged(cclient, graph):
     assert recorded(second, out) == recorded(first, out) == graph.label("t")
     counts = graph.counts(cclient)
     assert "f" not in counts
-    if cclient.server.cache_mode == "none":
+    if cache_server.name == "none":
         assert counts["t"] == 2
     else:
         assert counts["t"] == 1 and switch not in second.executed, json.dumps(second.executing)
@@ -354,7 +354,24 @@ def test_select_first_non_empty_at_its_largest(cclient, graph):
     result = run_ok(cclient, graph)
     assert recorded(result, out) == "last" and recorded(result, picked) == 16
 
-    graph2 = type(graph)()
+    graph2 = Graph()
     slots = {f"input_{i}": graph2.json("null") for i in range(1, 17)}
     graph2.record(graph2.out(graph2.add("QG_Select", mode="first_non_empty", index=1, **slots)))
     assert "first_non_empty found every connected input empty: input_16 (NONE)" in run_error(cclient, graph2)
+
+
+def test_ids_are_opaque_strings(cclient):
+    """Nodes inside a frontend subgraph reach the backend with ids like "12:5"."""
+    graph = Graph(id_prefix="12:")
+    switch = graph.add("QG_Switch", condition=False, on_true=graph.probe("t"), on_false=graph.json("null"))
+    select = graph.add(
+        "QG_Select", mode="first_non_empty", index=1, input_1=graph.out(switch), input_2=graph.json('"after none"')
+    )
+    out = graph.record(graph.out(select))
+    result = run_ok(cclient, graph)
+    assert recorded(result, out) == "after none" and "t" not in graph.counts(cclient)
+
+    graph2 = Graph(id_prefix="54:62:")
+    gate = graph2.add("QG_Gate", value=graph2.json("1"), open=False, on_closed="error")
+    graph2.record(graph2.out(gate))
+    assert f"Gate (QG) #{gate}: the gate is closed" in run_error(cclient, graph2) and gate == "54:62:2"

@@ -185,6 +185,18 @@ def required_operands(comparison: str) -> tuple[str, ...]:
     return ("b",)
 
 
+def check_comparison(comparison: Any, b: Any = ABSENT, c: Any = ABSENT) -> str:
+    """What can be checked before running: a known comparison, the operands it needs, a valid pattern.
+    Returns the canonical name. (At /prompt time linked operands arrive as None: present, not checked.)"""
+    name = canonical_comparison(comparison)
+    for operand, value in (("b", b), ("c", c)):
+        if operand in required_operands(name) and value is ABSENT:
+            raise QGError(f"comparison {name!r} needs input {operand}, which is not connected")
+    if name == "matches_regex" and isinstance(b, str):
+        check_regex(b)
+    return name
+
+
 def check_regex(pattern: Any, case_sensitive: bool = True) -> re.Pattern:
     if not isinstance(pattern, str):
         raise QGError(f"matches_regex needs b to be a STRING pattern, got {describe(pattern)}")
@@ -285,12 +297,9 @@ def compare(
 
     NaN makes every comparison false except not_equal. ``between`` is inclusive: ``b <= a <= c``.
     """
-    comparison = canonical_comparison(comparison)
+    comparison = check_comparison(comparison, b, c)
     if tolerance is None or not tolerance >= 0:
         raise QGError(f"tolerance must be a number >= 0, got {tolerance!r}")
-    for name, value in zip(("b", "c"), (b, c), strict=False):
-        if name in required_operands(comparison) and value is ABSENT:
-            raise QGError(f"comparison {comparison!r} needs input {name}, which is not connected")
     case_note = "" if case_sensitive else " (ignoring case)"
 
     if comparison in UNARY:
