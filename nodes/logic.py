@@ -6,6 +6,8 @@ inputs still needed, and only those upstream branches run.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from .common import ANY, HIDDEN_ID, QGNode, boolean, combo, integer, number, socket
 from .core.errors import QGError
 from .core.logic import (
@@ -14,6 +16,7 @@ from .core.logic import (
     COMPARISONS,
     MAX_SLOTS,
     SELECT_MODES,
+    as_bool,
     bool_op,
     check_bool_op,
     check_comparison,
@@ -97,13 +100,13 @@ class Compare(QGNode):
 
 
 def _branch(condition) -> str:
-    return "on_true" if condition else "on_false"
+    return "on_true" if as_bool(condition, "condition") else "on_false"
 
 
 def _require_branch(condition, connected: set) -> str:
     chosen = _branch(condition)
     if chosen not in connected:
-        raise QGError(f"condition is {bool(condition)}, which chooses {chosen}, but {chosen} is not connected")
+        raise QGError(f"condition is {chosen == 'on_true'}, which chooses {chosen}, but {chosen} is not connected")
     return chosen
 
 
@@ -149,7 +152,9 @@ class Switch(QGNode):
         return cls.validation(check)
 
     def check_lazy_status(self, condition, **inputs):
-        return pending(_branch(condition), inputs)
+        with suppress(QGError):  # a bad condition: request nothing, execute() reports it
+            return pending(_branch(condition), inputs)
+        return []
 
     def execute(self, condition, unique_id=None, **inputs):
         with self.errors_named(unique_id):
@@ -273,9 +278,9 @@ class BoolOp(QGNode):
         return cls.validation(check)
 
     def check_lazy_status(self, op, a, **inputs):
-        if decided_by_a(op, a) is not None:
-            return []
-        return pending("b", inputs)
+        with suppress(QGError):  # a bad op or a: request nothing, execute() reports it
+            return pending("b", inputs) if decided_by_a(op, a) is None else []
+        return []
 
     def execute(self, op, a, b=ABSENT, unique_id=None):
         with self.errors_named(unique_id):
@@ -315,13 +320,15 @@ class Gate(QGNode):
         }
 
     def check_lazy_status(self, open, **inputs):
-        return pending("value", inputs) if open else []
+        with suppress(QGError):  # a bad open: request nothing, execute() reports it
+            return pending("value", inputs) if as_bool(open, "open") else []
+        return []
 
     def execute(self, value, open, on_closed="block", unique_id=None):
-        if open:
-            return (value,)
-        if on_closed == "error":
-            with self.errors_named(unique_id):
+        with self.errors_named(unique_id):
+            if as_bool(open, "open"):
+                return (value,)
+            if on_closed == "error":
                 raise QGError("the gate is closed (open is false) and on_closed is 'error'")
         from comfy_execution.graph_utils import ExecutionBlocker
 

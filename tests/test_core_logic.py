@@ -8,6 +8,7 @@ import torch
 from quality_gate.nodes.core.errors import QGError
 from quality_gate.nodes.core.logic import (
     ABSENT,
+    as_bool,
     bool_op,
     canonical_comparison,
     compare,
@@ -253,3 +254,21 @@ def test_require_slot_names_the_slot():
         QGError, match=r"index 3 chooses input_3, which is not connected \(connected: input_1, input_2\)"
     ):
         require_slot(3, {"input_1": 1, "input_2": 2})
+
+
+def test_conditions_are_booleans_or_ints_never_truthy_strings():
+    for value, expected in [
+        (True, True),
+        (False, False),
+        (0, False),
+        (2, True),
+        (np.bool_(True), True),
+        (torch.tensor(False), False),
+        (torch.tensor([1]), True),
+    ]:
+        assert as_bool(value, "condition") is expected, value
+    for value, shown in [("false", "STRING 'false'"), (None, "NONE"), (1.0, "FLOAT 1.0"), ([True], "LIST")]:
+        with pytest.raises(QGError, match=f"condition must be a BOOLEAN \\(or an INT, 0 = false\\), got {shown}"):
+            as_bool(value, "condition")
+    with pytest.raises(QGError, match="b must be a BOOLEAN"):
+        bool_op("and", True, "yes")

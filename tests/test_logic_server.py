@@ -375,3 +375,29 @@ def test_ids_are_opaque_strings(cclient):
     gate = graph2.add("QG_Gate", value=graph2.json("1"), open=False, on_closed="error")
     graph2.record(graph2.out(gate))
     assert f"Gate (QG) #{gate}: the gate is closed" in run_error(cclient, graph2) and gate == "54:62:2"
+
+
+@pytest.mark.parametrize(
+    "node, inputs, message",
+    [
+        (
+            "QG_Switch",
+            {"condition": '"false"'},
+            "condition must be a BOOLEAN (or an INT, 0 = false), got STRING 'false'",
+        ),
+        ("QG_Gate", {"open": "1.0"}, "open must be a BOOLEAN (or an INT, 0 = false), got FLOAT 1.0"),
+        ("QG_BoolOp", {"a": "null"}, "a must be a BOOLEAN (or an INT, 0 = false), got NONE"),
+    ],
+)
+def test_conditions_from_any_typed_links_must_be_booleans(cclient, graph, node, inputs, message):
+    """An ANY output (here a JSON literal) linked into a BOOLEAN input is checked, not taken by truthiness."""
+    extra = {
+        "QG_Switch": {"on_true": graph.probe("t"), "on_false": graph.probe("f")},
+        "QG_Gate": {"value": graph.probe("t")},
+        "QG_BoolOp": {"op": "and", "b": graph.probe("t", value=True)},
+    }[node]
+    tested = graph.add(node, **{k: graph.json(v) for k, v in inputs.items()}, **extra)
+    graph.record(graph.out(tested))
+    error = run_error(cclient, graph)
+    assert f"(QG) #{tested}: {message}" in error
+    assert graph.counts(cclient) == {}

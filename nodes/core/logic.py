@@ -11,6 +11,7 @@ import numbers
 import re
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from .errors import QGError
@@ -367,10 +368,21 @@ def check_bool_op(op: Any) -> str:
     return op
 
 
-def decided_by_a(op: str, a: bool) -> bool | None:
+def as_bool(value: Any, name: str) -> bool:
+    """A condition's truth: BOOLEAN values, and INTs (0 is false) as integer math nodes give them. Anything
+    else (the string "false", a float, None) is an error rather than Python's truthiness."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    number = as_number(value)
+    if isinstance(number, int):
+        return number != 0
+    raise QGError(f"{name} must be a BOOLEAN (or an INT, 0 = false), got {describe(value)}")
+
+
+def decided_by_a(op: str, a: Any) -> bool | None:
     """The result when ``a`` alone decides it (short-circuit), else None: then ``b`` must run."""
     op = check_bool_op(op)
-    a = bool(a)
+    a = as_bool(a, "a")
     if op == "not":
         return not a
     if op in ("and", "nand") and not a:
@@ -380,13 +392,13 @@ def decided_by_a(op: str, a: bool) -> bool | None:
     return None
 
 
-def bool_op(op: str, a: bool, b: Any = ABSENT) -> bool:
+def bool_op(op: str, a: Any, b: Any = ABSENT) -> bool:
     decided = decided_by_a(op, a)
     if decided is not None:
         return decided
     if b is ABSENT:
-        raise QGError(f"op {op!r} with a = {bool(a)} needs input b, which is not connected")
-    a, b = bool(a), bool(b)
+        raise QGError(f"op {op!r} with a = {as_bool(a, 'a')} needs input b, which is not connected")
+    a, b = as_bool(a, "a"), as_bool(b, "b")
     return {"and": a and b, "or": a or b, "xor": a != b, "nand": not (a and b), "nor": not (a or b)}[op]
 
 
