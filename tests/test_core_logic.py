@@ -61,6 +61,10 @@ CASES = [
     ([1, 2], "equal", [1, 2], True),
     ({"a": 1}, "not_equal", {"a": 2}, True),
     (torch.zeros(2, 2), "equal", torch.zeros(2, 2), True),
+    ({"samples": torch.zeros(1, 4, 8, 8)}, "equal", {"samples": torch.zeros(1, 4, 8, 8)}, True),
+    ([torch.zeros(2), "x"], "not_equal", [torch.ones(2), "x"], True),
+    ([1, "a"], "equal", [1.0, "a"], True),
+    ([1, 2], "equal", [1, 2, 3], False),
     (torch.zeros(2, 2), "equal", torch.zeros(2, 3), False),
     # contains: strings, lists, tuples, dict keys
     ("a black cat", "contains", "cat", True),

@@ -52,6 +52,7 @@ BOOL_OPS = ("and", "or", "xor", "nand", "nor", "not")
 SELECT_MODES = ("index", "first_non_empty")
 MAX_SLOTS = 16
 PREVIEW_CHARS = 40
+CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 class Absent:
@@ -87,7 +88,7 @@ def type_name(value: Any) -> str:
         return "STRING"
     if isinstance(value, torch.Tensor):
         return "TENSOR"
-    if isinstance(value, (list, tuple, dict, set, frozenset)):
+    if isinstance(value, CONTAINERS):
         return type(value).__name__.upper()
     return type(value).__name__
 
@@ -102,7 +103,7 @@ def describe(value: Any) -> str:
         if value.numel() == 1:
             return f"{kind} {list(value.shape)} = {value.item()!r}"
         return f"{kind} {list(value.shape)}"
-    if isinstance(value, (list, tuple, dict, set, frozenset)):
+    if isinstance(value, CONTAINERS):
         return f"{kind} ({len(value)} items)"
     text = repr(value)
     if len(text) > PREVIEW_CHARS:
@@ -123,19 +124,16 @@ def is_empty(value: Any) -> bool:
         return value == ""
     if isinstance(value, torch.Tensor):
         return value.numel() == 0
-    if isinstance(value, (list, tuple, dict, set, frozenset)):
+    if isinstance(value, CONTAINERS):
         return len(value) == 0
-    size = getattr(value, "size", None)  # numpy arrays
-    if isinstance(size, int) and hasattr(value, "shape"):
-        return size == 0
+    if isinstance(value, np.ndarray):
+        return value.size == 0
     return False
 
 
 def as_number(value: Any) -> int | float | None:
     """The numeric value of a bool, int, float (numpy scalars too) or one-element tensor, else None."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Integral):
+    if isinstance(value, numbers.Integral):  # bool included
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
@@ -247,13 +245,17 @@ def _equal(a: Any, b: Any, tolerance: float, case_sensitive: bool) -> bool:
     a_tensor, b_tensor = isinstance(a, torch.Tensor), isinstance(b, torch.Tensor)
     if a_tensor and b_tensor and (a.numel() != 1 or b.numel() != 1):
         return a.shape == b.shape and bool(torch.equal(a, b))
-    if isinstance(a, (list, tuple, dict, set, frozenset)) or isinstance(b, (list, tuple, dict, set, frozenset)):
-        if type(a) is type(b):
-            return a == b
-        raise QGError(
-            f"equal cannot compare a ({describe(a)}) with b ({describe(b)}): containers compare only with "
-            "containers of the same kind"
-        )
+    if isinstance(a, CONTAINERS) or isinstance(b, CONTAINERS):
+        if type(a) is not type(b):
+            raise QGError(
+                f"equal cannot compare a ({describe(a)}) with b ({describe(b)}): containers compare only with "
+                "containers of the same kind"
+            )
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(_loose_equal(a[k], b[k], case_sensitive) for k in a)
+        if isinstance(a, (list, tuple)):
+            return len(a) == len(b) and all(_loose_equal(x, y, case_sensitive) for x, y in zip(a, b, strict=True))
+        return a == b  # sets: hashable items only
     ops = _operands("equal", a, b, ("a", "b"), case_sensitive)
     if ops.kind == "number":
         if is_nan(ops.left) or is_nan(ops.right):
@@ -281,7 +283,7 @@ def _text_operand(comparison: str, name: str, value: Any) -> str:
 def _contains(a: Any, b: Any, case_sensitive: bool) -> bool:
     if isinstance(a, str):
         return _fold(_text_operand("contains", "b", b), case_sensitive) in _fold(a, case_sensitive)
-    if isinstance(a, (list, tuple, set, frozenset, dict)):
+    if isinstance(a, CONTAINERS):
         return any(_loose_equal(item, b, case_sensitive) for item in a)
     raise QGError(f"contains needs a to be a STRING, LIST, TUPLE or DICT (keys), got {describe(a)}")
 
