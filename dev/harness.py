@@ -115,14 +115,16 @@ class ComfyServer:
             str(config),
             *self.extra_args,
         ]
-        log = open(self.log_path, "w")  # noqa: SIM115 (kept open for the process's lifetime)
-        self.process = subprocess.Popen(cmd, cwd=comfy, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self._log_file = open(self.log_path, "w")  # noqa: SIM115 (open while the process runs; closed in stop())
+        self.process = subprocess.Popen(
+            cmd, cwd=comfy, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(
-                    f"ComfyUI exited with code {self.process.returncode} while starting:\n" f"{self.log_tail()}"
-                )
+                code = self.process.returncode
+                self.stop()
+                raise ServerError(f"ComfyUI exited with code {code} while starting:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/system_stats", timeout=2):
                     break

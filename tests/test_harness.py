@@ -28,3 +28,4 @@ def test_a_server_that_does_not_start_is_an_error(tmp_path):
     server = ComfyServer(workdir=tmp_path, extra_args=["--no-such-flag"], name="bad-args")
     with pytest.raises(ServerError, match="exited with code"):
         server.start()
+    assert server.process is None

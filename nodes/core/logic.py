@@ -398,9 +398,10 @@ def bool_op(op: str, a: Any, b: Any = ABSENT) -> bool:
     decided = decided_by_a(op, a)
     if decided is not None:
         return decided
+    a = as_bool(a, "a")
     if b is ABSENT:
-        raise QGError(f"op {op!r} with a = {as_bool(a, 'a')} needs input b, which is not connected")
-    a, b = as_bool(a, "a"), as_bool(b, "b")
+        raise QGError(f"op {op!r} with a = {a} needs input b, which is not connected")
+    b = as_bool(b, "b")
     return {"and": a and b, "or": a or b, "xor": a != b, "nand": not (a and b), "nor": not (a or b)}[op]
 
 
