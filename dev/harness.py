@@ -24,6 +24,7 @@ import websocket
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK_NAME = "quality_gate"
+MODEL_FOLDERS = ("open_clip", "aesthetic", "clip_vision", "checkpoints")  # under <workdir>/models, per server
 CACHE_MODES = {
     "classic": ["--cache-classic"],
     "lru": ["--cache-lru", "10"],
@@ -61,9 +62,16 @@ class ComfyServer:
     extra_model_paths yaml, so nothing is copied into ComfyUI's own custom_nodes."""
 
     def __init__(
-        self, workdir: Path | None = None, extra_args=(), node_roots=(), port: int | None = None, name: str = "comfyui"
+        self,
+        workdir: Path | None = None,
+        extra_args=(),
+        node_roots=(),
+        port: int | None = None,
+        name: str = "comfyui",
+        env: dict | None = None,
     ):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="qg-comfy-"))
+        self.env = env or {}
         self.extra_args = [str(a) for a in extra_args]
         self.node_roots = [Path(p) for p in node_roots]
         self.port = port or free_port()
@@ -72,6 +80,12 @@ class ComfyServer:
         self._log_file = None
         self.output_dir = self.workdir / "output"
         self.log_path = self.workdir / f"{name}.log"
+
+    def model_dir(self, folder: str) -> Path:
+        """This server's own model folder (listed in its extra_model_paths yaml), e.g. ``open_clip``."""
+        path = self.workdir / "models" / folder
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def url(self) -> str:
@@ -84,6 +98,7 @@ class ComfyServer:
         if not link.exists():
             link.symlink_to(ROOT, target_is_directory=True)
         lines = ["quality_gate:", f"  base_path: {self.workdir / 'models'}", f"  custom_nodes: {packs}"]
+        lines += [f"  {folder}: {folder}/" for folder in MODEL_FOLDERS]
         for i, root in enumerate(self.node_roots):
             lines += [f"extra_nodes_{i}:", f"  custom_nodes: {root}"]
         config = self.workdir / "extra_model_paths.yaml"
@@ -94,6 +109,8 @@ class ComfyServer:
         comfy = comfy_dir()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "user").mkdir(exist_ok=True)
+        for folder in MODEL_FOLDERS:
+            self.model_dir(folder)
         config = self._write_config()
         cmd = [
             sys.executable,
@@ -117,7 +134,12 @@ class ComfyServer:
         ]
         self._log_file = open(self.log_path, "w")  # noqa: SIM115 (open while the process runs; closed in stop())
         self.process = subprocess.Popen(
-            cmd, cwd=comfy, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            cwd=comfy,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -289,6 +311,22 @@ class ComfyClient:
                 return time.perf_counter() - start
             time.sleep(interval)
         raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+
+    def upload_image(self, path: Path, name: str | None = None) -> str:
+        """Upload a local image into ComfyUI's input folder (POST /upload/image); returns the name LoadImage
+        takes."""
+        import requests
+
+        with open(path, "rb") as f:
+            reply = requests.post(
+                self.url + "/upload/image",
+                files={"image": (name or Path(path).name, f, "image/png")},
+                data={"overwrite": "true"},
+                timeout=60,
+            )
+        reply.raise_for_status()
+        data = reply.json()
+        return f"{data['subfolder']}/{data['name']}" if data.get("subfolder") else data["name"]
 
     def history(self, prompt_id: str) -> dict:
         return self.get(f"/history/{prompt_id}").get(prompt_id, {})

@@ -1,0 +1,469 @@
+"""Plain logic of the scoring nodes: weight files, aesthetic heads, open_clip encoders, tensor preprocessing
+and the scorer that turns a batch of images into embeddings, aesthetic scores, CLIP scores and zero-shot labels.
+
+Nothing here imports ComfyUI: the node adapters (``nodes/score.py``) own model management and folders, and hand
+the scorer a ``run`` callable that moves a model onto ComfyUI's device. ``open_clip`` is imported only where an
+encoder is built, so the rest of the pack works without it.
+
+Head formats (see ``shared/fixtures/laion/README.md``), detected from key names and shapes:
+- LAION v2 linear (``layers.{0,2,4,6,7}``: Linear layers with Dropout between and no activation): folded exactly
+  into one affine map at load. Any other activation-free ``layers.N`` chain is folded the same way.
+- LAION v2 ReLU (``layers.{0,3,6,9,11}``: ReLU after each of the first four Linears): kept as an MLP.
+- LAION v1 (bare ``weight`` [1, D] and ``bias``): a linear map of any width D.
+- simulacra (``linear.weight`` / ``linear.bias``): the normalised embedding is multiplied by sqrt(D) first.
+Every head takes the L2-normalised image embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .errors import QGError
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+DEFAULT_ARCHITECTURE = "ViT-L-14-quickgelu"
+CROPS = ("center", "pad", "multi")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+CHUNK = 8  # images preprocessed and encoded at a time: bounds memory for any batch size
+TEXT_CACHE = 256  # prompts whose embeddings a scorer keeps
+LOGIT_SCALE = 100.0  # CLIP's trained temperature, used for zero-shot probabilities
+RELU_LAYOUT = (0, 3, 6, 9, 11)
+LFS_MAGIC = b"version https://git-lfs"
+
+
+# ---------------------------------------------------------------- weight files
+
+
+def file_signature(path: str | Path) -> tuple:
+    """What identifies a file's content cheaply: a change means the file must be loaded again."""
+    stat = Path(path).stat()
+    return (str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def _describe_bad_start(head: bytes) -> str | None:
+    text = head.lstrip()[:64].lower()
+    if head.startswith(LFS_MAGIC):
+        return "a Git LFS pointer (the repository was cloned without git-lfs; download the real file)"
+    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        return "an HTML page (a web page was saved instead of the file: use the raw download link)"
+    if text.startswith((b"{", b"[")):
+        return "JSON text, not weights"
+    return None
+
+
+def load_weights(path: str | Path, what: str) -> dict:
+    """A state dict from a ``.safetensors`` file or a torch file loaded with ``weights_only=True`` on the CPU.
+
+    Missing, empty, truncated, HTML and Git-LFS-pointer files raise ``QGError`` naming the file and what was
+    expected (``what``, e.g. "an aesthetic head")."""
+    path = Path(path)
+    if not path.is_file():
+        raise QGError(f"{what} file {path} does not exist")
+    size = path.stat().st_size
+    if size == 0:
+        raise QGError(f"{what} file {path.name} is empty (0 bytes); download it again")
+    with path.open("rb") as f:
+        head = f.read(256)
+    bad = _describe_bad_start(head)
+    if bad:
+        raise QGError(f"{what} file {path.name} is {bad}, not {what} weights")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        hint = "truncated or corrupt (download it again)"
+        if "TorchScript" in str(e) or "constants.pkl" in str(e):
+            hint = "a TorchScript archive, which cannot be loaded safely; use the state-dict (.safetensors) file"
+        raise QGError(f"{what} file {path.name} ({size} bytes) could not be read: it looks {hint}. ({e})") from e
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise QGError(f"{what} file {path.name} holds no state dict of tensors (found {type(state).__name__})")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+# ---------------------------------------------------------------- aesthetic heads
+
+
+@dataclass
+class Head:
+    """An aesthetic head over L2-normalised embeddings: ``affine`` (weight [D], bias) or an ``mlp``."""
+
+    kind: str
+    width: int
+    name: str = ""
+    weight: torch.Tensor | None = None
+    bias: float = 0.0
+    scale: float = 1.0
+    mlp: torch.nn.Module | None = None
+
+    def __call__(self, embeddings: torch.Tensor) -> torch.Tensor:
+        x = embeddings.float().cpu() * self.scale
+        if self.mlp is not None:
+            return self.mlp(x).reshape(-1)
+        return x @ self.weight + self.bias
+
+
+def _linear_layers(state: dict, prefix: str) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    indices = sorted(
+        {int(k[len(prefix) :].split(".")[0]) for k in state if k.startswith(prefix) and k.endswith(".weight")}
+    )
+    layers = []
+    for i in indices:
+        w, b = state.get(f"{prefix}{i}.weight"), state.get(f"{prefix}{i}.bias")
+        if w is None or b is None or w.ndim != 2:
+            raise QGError(f"layer {prefix}{i} is not a Linear layer (weight [out, in] and bias expected)")
+        layers.append((i, w.double(), b.double()))
+    for (i, w, _), (j, w2, _) in zip(layers, layers[1:], strict=False):
+        if w2.shape[1] != w.shape[0]:
+            raise QGError(f"layers {prefix}{i} (out {w.shape[0]}) and {prefix}{j} (in {w2.shape[1]}) do not chain")
+    if layers[-1][1].shape[0] != 1:
+        raise QGError(f"the last layer {prefix}{layers[-1][0]} has {layers[-1][1].shape[0]} outputs, expected 1")
+    return layers
+
+
+def _fold(layers) -> tuple[torch.Tensor, float]:
+    """Compose activation-free Linear layers into one affine map (exact, in float64)."""
+    weight, bias = None, None
+    for _, w, b in layers:
+        weight = w if weight is None else w @ weight
+        bias = b if bias is None else w @ bias + b
+    return weight[0].float(), float(bias[0])
+
+
+def _relu_mlp(layers) -> torch.nn.Module:
+    modules = []
+    for n, (_, w, b) in enumerate(layers):
+        linear = torch.nn.Linear(w.shape[1], w.shape[0])
+        linear.weight.data, linear.bias.data = w.float(), b.float()
+        modules.append(linear)
+        if n < len(layers) - 1:
+            modules.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*modules).eval().requires_grad_(False)
+
+
+def head_from_state_dict(state: dict, name: str = "") -> Head:
+    """Recognise a head format from its keys and shapes (module docstring) and build it."""
+    keys = set(state)
+    if any(k.startswith("layers.") for k in keys):
+        layers = _linear_layers(state, "layers.")
+        width = layers[0][1].shape[1]
+        if tuple(i for i, _, _ in layers) == RELU_LAYOUT:
+            return Head("laion_v2_relu", width, name, mlp=_relu_mlp(layers))
+        weight, bias = _fold(layers)
+        kind = "laion_v2_linear" if len(layers) > 1 else "linear"
+        return Head(kind, width, name, weight=weight, bias=bias)
+    for prefix, kind in (("", "laion_v1"), ("linear.", "simulacra")):
+        w, b = state.get(f"{prefix}weight"), state.get(f"{prefix}bias")
+        if w is not None and b is not None and keys == {f"{prefix}weight", f"{prefix}bias"}:
+            if w.ndim != 2 or w.shape[0] != 1 or b.numel() != 1:
+                raise QGError(f"{kind} head weight has shape {list(w.shape)}, expected [1, width]")
+            width = w.shape[1]
+            scale = math.sqrt(width) if kind == "simulacra" else 1.0
+            return Head(kind, width, name, weight=w[0].float(), bias=float(b.reshape(-1)[0]), scale=scale)
+    shown = ", ".join(sorted(keys)[:6])
+    raise QGError(
+        f"{name or 'the file'} is not an aesthetic head this pack knows: keys {shown}; expected LAION v2 "
+        "(layers.N.weight/bias), LAION v1 (weight, bias) or simulacra (linear.weight, linear.bias)"
+    )
+
+
+def load_head(path: str | Path) -> Head:
+    return head_from_state_dict(load_weights(path, "an aesthetic head"), Path(path).name)
+
+
+# ---------------------------------------------------------------- open_clip encoders
+
+
+def require_open_clip():
+    try:
+        import open_clip
+    except ImportError as e:
+        raise QGError(
+            "the scoring nodes need the open_clip package, which is not installed in ComfyUI's Python: run "
+            "`pip install open-clip-torch` (or `pip install -r custom_nodes/quality_gate/requirements.txt`) with "
+            f"the Python that runs ComfyUI, then restart ComfyUI ({e})"
+        ) from e
+    return open_clip
+
+
+def architectures() -> list[str]:
+    """The architecture choices: ``auto`` then open_clip's built-in model names (empty without open_clip)."""
+    try:
+        import open_clip
+    except ImportError:
+        return ["auto", DEFAULT_ARCHITECTURE]
+    return ["auto", *open_clip.list_models()]
+
+
+def sidecar(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def encoder_config(weights: str | Path, architecture: str) -> tuple[str, dict, dict]:
+    """(model id, open_clip model config, preprocess config) for an encoder file.
+
+    ``auto`` reads the sidecar ``<weights stem>.json`` (an open_clip model config, or ``{"model_cfg": ...,
+    "preprocess_cfg": ...}`` as open_clip's hub configs are) and falls back to ``ViT-L-14-quickgelu``, the
+    encoder the LAION heads were trained on."""
+    weights = Path(weights)
+    if architecture == "auto" and sidecar(weights).is_file():
+        try:
+            cfg = json.loads(sidecar(weights).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise QGError(f"the sidecar config {sidecar(weights).name} is not valid JSON ({e})") from e
+        if not isinstance(cfg, dict):
+            raise QGError(f"the sidecar config {sidecar(weights).name} must be a JSON object")
+        preprocess = cfg.get("preprocess_cfg", {})
+        cfg = cfg.get("model_cfg", cfg)
+        if not {"embed_dim", "vision_cfg"} <= set(cfg):
+            raise QGError(
+                f"the sidecar config {sidecar(weights).name} is not an open_clip model config "
+                "(needs embed_dim and vision_cfg)"
+            )
+        return f"{weights.stem} ({sidecar(weights).name})", cfg, preprocess
+    name = DEFAULT_ARCHITECTURE if architecture == "auto" else architecture
+    cfg = require_open_clip().get_model_config(name)
+    if cfg is None:
+        raise QGError(f"architecture {name!r} is not an open_clip model name (see open_clip.list_models())")
+    return name, cfg, {}
+
+
+def build_encoder(weights: str | Path, architecture: str) -> tuple[torch.nn.Module, str, dict]:
+    """An open_clip model with the file's weights (CPU, fp32, eval), its id and its preprocess config."""
+    require_open_clip()
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import CLIP, CustomTextCLIP
+
+    model_id, cfg, preprocess = encoder_config(weights, architecture)
+    state = load_weights(weights, "an open_clip encoder")
+    cfg = dict(cfg)
+    text_cfg = cfg.get("text_cfg", {})
+    if text_cfg.get("hf_model_name") or text_cfg.get("hf_tokenizer_name"):
+        raise QGError(f"{model_id}: text towers from the Hugging Face hub are not supported (no downloads)")
+    model_class = CustomTextCLIP if cfg.pop("custom_text", False) else CLIP
+    model = model_class(**cfg)
+    state = convert_state_dict(model, state)  # OpenAI and other layouts to open_clip's keys
+    if "logit_scale" in state and state["logit_scale"].ndim != model.logit_scale.ndim:
+        state["logit_scale"] = state["logit_scale"].reshape(model.logit_scale.shape)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise QGError(
+            f"the weights in {Path(weights).name} do not fit architecture {model_id}: pick the matching "
+            f"architecture or put an open_clip config next to the file as {sidecar(Path(weights)).name} ({e})"[:1500]
+        ) from e
+    return model.eval().requires_grad_(False), model_id, preprocess
+
+
+# ---------------------------------------------------------------- preprocessing (tensors, on any device)
+
+
+def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bicubic antialiased resize of [N, C, H, W] (torch's antialias filter is PIL's bicubic)."""
+    if images.shape[-2:] == (height, width):
+        return images
+    return F.interpolate(images, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+
+
+def _shortest_side(h: int, w: int, size: int) -> tuple[int, int]:
+    """torchvision's Resize(size): the short side becomes ``size``, the long one is truncated like it does."""
+    if h <= w:
+        return size, int(size * w / h)
+    return int(size * h / w), size
+
+
+def _center(length: int, size: int) -> int:
+    return int(round((length - size) / 2.0))
+
+
+def crop_images(images: torch.Tensor, size: int, mode: str = "center") -> tuple[torch.Tensor, list[int]]:
+    """Square ``size`` crops of a ComfyUI IMAGE batch [B, H, W, C] (0..1), as [N, 3, size, size] pixels
+    quantised to 8 bits like a PIL pipeline, and the batch index each crop belongs to.
+
+    - ``center``: shortest side to ``size``, then the center square (open_clip's reference preprocessing).
+    - ``pad``: longest side to ``size``, then padded to a square with the normalisation mean (nothing is cut).
+    - ``multi``: shortest side to ``size``, then three squares along the long side (start, center, end); a
+      near-square image gives one. Scores of an image's crops are averaged.
+    """
+    if mode not in CROPS:
+        raise QGError(f"crop must be one of {', '.join(CROPS)}, got {mode!r}")
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise QGError(f"image must be a [batch, height, width, channels] IMAGE tensor, got {list(images.shape)}")
+    x = images[..., :3] if images.shape[-1] >= 3 else images.expand(*images.shape[:3], 3)
+    x = x.movedim(-1, 1).float()
+    b, _, h, w = x.shape
+    if mode == "pad":
+        scale = size / max(h, w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        x = _resize(x, nh, nw)
+        canvas = torch.tensor(OPENAI_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        canvas = canvas.expand(b, 3, size, size).clone()
+        top, left = (size - nh) // 2, (size - nw) // 2
+        canvas[:, :, top : top + nh, left : left + nw] = x
+        crops, owners = canvas, list(range(b))
+    else:
+        nh, nw = _shortest_side(h, w, size)
+        x = _resize(x, nh, nw)
+        if mode == "multi" and max(nh, nw) > size * 1.05:
+            long = max(nh, nw)
+            starts = (0, _center(long, size), long - size)
+            views = [x[:, :, s : s + size, :] if nh > nw else x[:, :, :, s : s + size] for s in starts]
+            crops = torch.stack(views, dim=1).reshape(b * 3, 3, size, size)
+            owners = [i for i in range(b) for _ in starts]
+        else:
+            top, left = _center(nh, size), _center(nw, size)
+            crops, owners = x[:, :, top : top + size, left : left + size], list(range(b))
+    return (crops.clamp(0, 1) * 255).round() / 255, owners
+
+
+def normalise(pixels: torch.Tensor, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
+    mean = torch.tensor(mean, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
+    return (pixels - mean) / std
+
+
+def per_image_mean(values: torch.Tensor, owners: list[int], batch: int) -> torch.Tensor:
+    """Average per-crop values into per-image values."""
+    index = torch.tensor(owners, device=values.device)
+    total = torch.zeros(batch, *values.shape[1:], dtype=values.dtype, device=values.device)
+    total.index_add_(0, index, values)
+    counts = torch.bincount(index, minlength=batch).to(values.dtype).view(batch, *([1] * (values.ndim - 1)))
+    return total / counts
+
+
+# ---------------------------------------------------------------- the scorer
+
+
+@dataclass
+class Scorer:
+    """What ``QG_ScorerLoader`` outputs (``QG_SCORER``): an image encoder, optional text encoder and head.
+
+        ``encode_images(pixels01)`` takes [N, 3, S, S] pixels in 0..1 (already cropped) and returns [N, D]
+        embeddings; ``encode_texts(list[str])`` returns [N, D] or is None for an image-only encoder. The node layer
+        builds these around ComfyUI's model management: ``activate()`` loads the encoder onto ComfyUI's device (evicting
+    other models as needed) and returns that device; it is called once per scoring call."""
+
+    model_id: str
+    image_size: int
+    embed_dim: int
+    encode_images: Callable[[torch.Tensor], torch.Tensor]
+    encode_texts: Callable[[list[str]], torch.Tensor] | None = None
+    head: Head | None = None
+    activate: Callable[[], torch.device] = lambda: torch.device("cpu")
+    chunk: int = CHUNK
+    _texts: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    def __post_init__(self):
+        if self.head is not None and self.head.width != self.embed_dim:
+            raise QGError(
+                f"head {self.head.name} expects {self.head.width}-wide embeddings but encoder {self.model_id} "
+                f"gives {self.embed_dim}: use the head made for this encoder (LAION v2 and the ViT-L/14 heads "
+                "need ViT-L-14-quickgelu, 768)"
+            )
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_id} + {self.head.name} ({self.head.kind})" if self.head else self.model_id
+
+    def image_embeddings(self, images: torch.Tensor, crop: str = "center", check=None) -> torch.Tensor:
+        """L2-normalised [B, D] embeddings of every image, ``chunk`` images at a time (crops averaged for
+        ``multi``). ``check`` runs before each chunk (ComfyUI's interrupt check)."""
+        out = []
+        device = self.activate()
+        for start in range(0, images.shape[0], self.chunk):
+            if check is not None:
+                check()
+            part = images[start : start + self.chunk].to(device)
+            pixels, owners = crop_images(part, self.image_size, crop)
+            emb = F.normalize(self.encode_images(pixels).float(), dim=-1)
+            if len(owners) != part.shape[0]:
+                emb = F.normalize(per_image_mean(emb, owners, part.shape[0]), dim=-1)
+            out.append(emb.cpu())
+        return torch.cat(out)
+
+    def text_embeddings(self, texts: list[str]) -> torch.Tensor:
+        """L2-normalised [N, D] text embeddings, cached per text (the last ``TEXT_CACHE`` texts)."""
+        if self.encode_texts is None:
+            raise QGError(f"{self.model_id} has no text encoder: use an open_clip encoder for text")
+        missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
+        if missing:
+            self.activate()
+            for text, emb in zip(missing, F.normalize(self.encode_texts(missing).float(), dim=-1).cpu(), strict=True):
+                self._texts[text] = emb
+        for t in texts:
+            self._texts.move_to_end(t)
+        while len(self._texts) > TEXT_CACHE:
+            self._texts.popitem(last=False)
+        return torch.stack([self._texts[t] for t in texts])
+
+    def aesthetic(self, images: torch.Tensor, crop: str = "center", check=None) -> list[float]:
+        if self.head is None:
+            raise QGError(f"scorer {self.model_id} has no aesthetic head: choose a head in the Scorer Loader")
+        if crop == "multi":  # the mean of the crops' scores, not the score of the mean embedding
+            return self._per_crop(images, lambda emb: self.head(emb), check)
+        return self.head(self.image_embeddings(images, crop, check)).tolist()
+
+    def _per_crop(self, images, score, check) -> list[float]:
+        values = []
+        device = self.activate()
+        for start in range(0, images.shape[0], self.chunk):
+            if check is not None:
+                check()
+            part = images[start : start + self.chunk].to(device)
+            pixels, owners = crop_images(part, self.image_size, "multi")
+            emb = F.normalize(self.encode_images(pixels).float(), dim=-1).cpu()
+            values += per_image_mean(score(emb).reshape(-1, 1), owners, part.shape[0])[:, 0].tolist()
+        return values
+
+    def clip_scores(self, images: torch.Tensor, prompt: str, crop: str = "center", check=None) -> list[float]:
+        """CLIP score 100 * max(cos, 0) of each image against the prompt."""
+        text = self.text_embeddings([prompt])[0]
+        if crop == "multi":
+            return self._per_crop(images, lambda emb: (100 * (emb @ text)).clamp(min=0), check)
+        return (100 * (self.image_embeddings(images, crop, check) @ text)).clamp(min=0).tolist()
+
+    def classify(self, labels: list[str], images: torch.Tensor | None = None, text: str | None = None, check=None):
+        """Zero-shot probabilities [N, L] of each image (or the one text) over the labels (softmax of 100*cos)."""
+        query = self.image_embeddings(images, "center", check) if images is not None else self.text_embeddings([text])
+        return (LOGIT_SCALE * query @ self.text_embeddings(labels).T).softmax(dim=-1)
+
+
+def parse_labels(labels: str) -> list[str]:
+    """One label per line; blank lines are ignored, duplicates are an error."""
+    items = [line.strip() for line in labels.splitlines() if line.strip()]
+    if not items:
+        raise QGError("labels is empty: write one label per line")
+    duplicates = sorted({x for x in items if items.count(x) > 1})
+    if duplicates:
+        raise QGError(f"labels has duplicates: {', '.join(duplicates)}")
+    return items
+
+
+@dataclass
+class Scores:
+    """What flows through ``QG_SCORES`` links: one float per image of the batch, the metric and the model."""
+
+    values: list[float]
+    metric: str
+    model: str = ""
+
+    def report(self, reduce: str, score: float, **extra) -> dict:
+        head = {"metric": self.metric, "model": self.model, "reduce": reduce, "score": score}
+        return {**head, "scores": self.values, **extra}
