@@ -109,6 +109,7 @@ class ComfyServer:
         comfy = comfy_dir()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "user").mkdir(exist_ok=True)
+        (self.workdir / "input").mkdir(exist_ok=True)
         for folder in MODEL_FOLDERS:
             self.model_dir(folder)
         config = self._write_config()
@@ -124,6 +125,8 @@ class ComfyServer:
             str(self.output_dir),
             "--temp-directory",
             str(self.workdir),
+            "--input-directory",
+            str(self.workdir / "input"),
             "--user-directory",
             str(self.workdir / "user"),
             "--database-url",

@@ -7,6 +7,13 @@ export const QG_NODE_IDS = Object.freeze([
   "QG_Select",
   "QG_BoolOp",
   "QG_Gate",
+  "QG_ScorerLoader",
+  "QG_AestheticScore",
+  "QG_PromptAdherence",
+  "QG_TechnicalScore",
+  "QG_CombineScores",
+  "QG_RankBatch",
+  "QG_ZeroShotClassify",
 ]);
 
 export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");

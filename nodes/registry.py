@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import logic
+from . import logic, score
 from .common import PACK_TAG
 
 NODES = {
@@ -11,6 +11,13 @@ NODES = {
     "QG_Select": logic.Select,
     "QG_BoolOp": logic.BoolOp,
     "QG_Gate": logic.Gate,
+    "QG_ScorerLoader": score.ScorerLoader,
+    "QG_AestheticScore": score.AestheticScore,
+    "QG_PromptAdherence": score.PromptAdherence,
+    "QG_TechnicalScore": score.TechnicalScore,
+    "QG_CombineScores": score.CombineScores,
+    "QG_RankBatch": score.RankBatch,
+    "QG_ZeroShotClassify": score.ZeroShotClassify,
 }
 
 NODE_CLASS_MAPPINGS = dict(NODES)

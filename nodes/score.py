@@ -1,0 +1,585 @@
+"""Quality scoring nodes (category ``quality_gate/score``): a scorer loader, aesthetic, prompt adherence,
+technical score, combination, batch ranking and zero-shot classification.
+
+Thin adapters over ``core.score``, ``core.technical`` and ``core.ranking``. This module owns what touches
+ComfyUI: the ``models/open_clip`` and ``models/aesthetic`` folders, the encoder's ``ModelPatcher`` (loaded with
+``load_models_gpu`` only while scoring, so ComfyUI can evict it before sampling), the interrupt check between
+chunks, and a cache that keeps each loaded scorer across runs until its files change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .common import HIDDEN_ID, QGNode, combo, integer, number, socket
+from .core.errors import QGError
+from .core.ranking import combine_scores, rank_indices, reduce_scores
+from .core.score import (
+    CROPS,
+    DTYPES,
+    OPENAI_MEAN,
+    OPENAI_STD,
+    PRECISIONS,
+    Scorer,
+    Scores,
+    architectures,
+    build_encoder,
+    file_signature,
+    load_head,
+    normalise,
+    parse_labels,
+    require_open_clip,
+)
+from .core.technical import technical_scores
+
+CATEGORY = "quality_gate/score"
+LOG = logging.getLogger("quality_gate")
+WEIGHT_EXTENSIONS = {".safetensors", ".pt", ".pth", ".bin", ".ckpt"}
+FOLDERS = ("open_clip", "aesthetic")
+REDUCES = ("max", "mean", "min", "first")
+NONE = "none"
+SCORER = "QG_SCORER"
+SCORES = "QG_SCORES"
+
+
+def register_folders() -> None:
+    """Add ``models/open_clip`` and ``models/aesthetic`` to ComfyUI's folders, keeping any paths that
+    ``extra_model_paths.yaml`` already gave them, and list weight files only (not sidecar ``.json``)."""
+    import folder_paths
+
+    for name in FOLDERS:
+        default = os.path.join(folder_paths.models_dir, name)
+        paths = folder_paths.folder_names_and_paths.get(name, ([], set()))[0]
+        if default not in paths:
+            paths.append(default)
+        folder_paths.folder_names_and_paths[name] = (paths, set(WEIGHT_EXTENSIONS))
+
+
+def _files(folder: str) -> list[str]:
+    """The weight files of a model folder; none outside ComfyUI (the registry tests read INPUT_TYPES)."""
+    try:
+        import folder_paths
+    except ImportError:
+        return []
+    return folder_paths.get_filename_list(folder)
+
+
+def _path(folder: str, name: str) -> str:
+    import folder_paths
+
+    path = folder_paths.get_full_path(folder, name)
+    if path is None:
+        folders = ", ".join(folder_paths.get_folder_paths(folder))
+        raise QGError(f"{name!r} is not in models/{folder} (looked in: {folders})")
+    return path
+
+
+def _interrupt_check() -> None:
+    import comfy.model_management as mm
+
+    mm.throw_exception_if_processing_interrupted()
+
+
+class _Holder(torch.nn.Module):
+    """ModelPatcher sets ``.device`` on the module it manages; keep that off the open_clip model."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+
+def _dtype(precision: str, device) -> torch.dtype:
+    import comfy.model_management as mm
+
+    if precision != "auto":
+        return DTYPES[precision]
+    return torch.float16 if mm.should_use_fp16(device, prioritize_performance=False) else torch.float32
+
+
+def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> Scorer:
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    started = time.perf_counter()
+    model, model_id, preprocess = build_encoder(encoder_path, architecture)
+    load_device = mm.get_torch_device()
+    dtype = _dtype(precision, load_device)
+    model = model.to(dtype)
+    patcher = comfy.model_patcher.ModelPatcher(
+        _Holder(model), load_device=load_device, offload_device=mm.text_encoder_offload_device()
+    )
+    mean = tuple(preprocess.get("mean") or OPENAI_MEAN)
+    std = tuple(preprocess.get("std") or OPENAI_STD)
+    size = model.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else int(size)
+    tokenizer = None
+    if hasattr(model, "encode_text"):
+        from open_clip.tokenizer import SimpleTokenizer
+
+        tokenizer = SimpleTokenizer(context_length=getattr(model, "context_length", 77) or 77)
+
+    def activate() -> torch.device:
+        mm.load_models_gpu([patcher], force_full_load=True)
+        return patcher.load_device
+
+    def encode_images(pixels: torch.Tensor) -> torch.Tensor:
+        return model.encode_image(normalise(pixels.to(patcher.load_device, dtype), mean, std))
+
+    def encode_texts(texts: list[str]) -> torch.Tensor:
+        return model.encode_text(tokenizer(texts).to(patcher.load_device))
+
+    LOG.info(
+        "Quality Gate: loaded encoder %s from %s (%s, %s) in %.1f s",
+        model_id,
+        Path(encoder_path).name,
+        dtype,
+        load_device,
+        time.perf_counter() - started,
+    )
+    embed_dim = model.text_projection.shape[-1] if tokenizer is not None else model.visual.output_dim
+    return Scorer(
+        model_id=model_id,
+        image_size=size,
+        embed_dim=int(embed_dim),
+        encode_images=encode_images,
+        encode_texts=encode_texts if tokenizer is not None else None,
+        activate=activate,
+    )
+
+
+def _clip_vision_scorer(clip_vision, head) -> Scorer:
+    """A scorer on ComfyUI's own CLIP vision model (``CLIPVisionLoader``): image embeddings only."""
+    import comfy.model_management as mm
+
+    def activate() -> torch.device:
+        mm.load_models_gpu([clip_vision.patcher], force_full_load=True)
+        return clip_vision.load_device
+
+    def encode_images(pixels: torch.Tensor) -> torch.Tensor:
+        # Our crops are already square at the model's size, so its own preprocessing only normalises them.
+        return clip_vision.encode_image(pixels.movedim(1, -1), crop=True)["image_embeds"]
+
+    projection = clip_vision.model.visual_projection
+    return Scorer(
+        model_id=f"ComfyUI CLIP vision ({clip_vision.image_size} px)",
+        image_size=int(clip_vision.image_size),
+        embed_dim=int(projection.out_features),
+        encode_images=encode_images,
+        head=head,
+        activate=activate,
+    )
+
+
+class ScorerCache:
+    """Loaded scorers and heads by (files, options), reused across runs; a file that changed on disk is loaded
+    again."""
+
+    def __init__(self):
+        self._entries: dict[tuple, tuple[tuple, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, signature: tuple, build):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == signature:
+                return entry[1]
+            scorer = build()
+            self._entries[key] = (signature, scorer)
+            return scorer
+
+
+CACHE = ScorerCache()
+
+
+def _reduce(values: list[float], how: str) -> float:
+    return float(reduce_scores(values, how))
+
+
+def _score_output(scores: Scores, reduce: str, **extra):
+    """The (score, scores, report) outputs plus the per-image scores as node UI text (canvas and /history)."""
+    score = _reduce(scores.values, reduce)
+    report = scores.report(reduce, score, **extra)
+    text = [f"{scores.metric} {reduce} {score:.3f}"] + [f"#{i} {v:.3f}" for i, v in enumerate(scores.values)]
+    return {"ui": {"text": text, "qg_scores": [report]}, "result": (score, scores, json.dumps(report))}
+
+
+def _reduce_input():
+    return combo(
+        REDUCES,
+        "max",
+        "How the batch's per-image scores become the single score output: max (the best image), mean, min "
+        "(the worst image) or first (image 0). The scores output keeps every image's score.",
+    )
+
+
+def _image_input():
+    return socket("IMAGE", "The images to score (every image of the batch is scored).")
+
+
+SCORE_OUTPUTS = ("FLOAT", SCORES, "STRING")
+SCORE_NAMES = ("score", "scores", "report")
+
+
+def _score_tooltips(what: str) -> tuple:
+    return (
+        f"The batch's {what}, reduced to one number by reduce.",
+        "Every image's score in batch order (feeds Combine Scores and Rank Batch).",
+        "JSON: metric, model, reduce, score and the per-image scores.",
+    )
+
+
+class ScorerLoader(QGNode):
+    TITLE = "Scorer Loader"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Loads an open_clip image/text encoder from models/open_clip and, optionally, an aesthetic head from "
+        "models/aesthetic (LAION v2 linear or ReLU, LAION v1, simulacra; detected from the file). Loaded once and "
+        "reused across runs until a file changes; the encoder is managed by ComfyUI (moved onto its device only "
+        "while scoring, evicted like any model), and nothing is downloaded. Connect clip_vision to score with "
+        "ComfyUI's own CLIP vision ViT-L/14 (CLIPVisionLoader) instead of an open_clip file (image scores only)."
+    )
+    RETURN_TYPES = (SCORER,)
+    RETURN_NAMES = ("scorer",)
+    OUTPUT_TOOLTIPS = ("The scorer for Aesthetic Score, Prompt Adherence and Zero-Shot Classify.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        encoders = _files("open_clip")
+        return {
+            "required": {
+                "encoder": combo(
+                    [*encoders, NONE],
+                    encoders[0] if encoders else NONE,
+                    "open_clip weights in models/open_clip (.safetensors preferred). For the LAION heads: OpenAI "
+                    "CLIP ViT-L/14 (open_clip_model.safetensors of timm/vit_large_patch14_clip_224.openai). none = "
+                    "use the clip_vision input instead.",
+                ),
+                "architecture": combo(
+                    architectures(),
+                    "auto",
+                    "The open_clip model the weights belong to. auto = the open_clip config next to the weights "
+                    "(<weights name>.json) if there is one, else ViT-L-14-quickgelu (OpenAI ViT-L/14, which the "
+                    "LAION heads expect; plain ViT-L-14 uses another activation and gives other scores).",
+                ),
+                "head": combo(
+                    [NONE, *_files("aesthetic")],
+                    NONE,
+                    "Aesthetic head in models/aesthetic, e.g. sac+logos+ava1-l14-linearMSE.pth (LAION v2, about "
+                    "1..10). none = no aesthetic score (prompt adherence and classification still work).",
+                ),
+                "precision": combo(
+                    PRECISIONS,
+                    "auto",
+                    "Encoder weights precision. auto = fp16 where ComfyUI's device supports it, else fp32 (always "
+                    "fp32 on the CPU). The head always runs in fp32.",
+                ),
+            },
+            "optional": {
+                "clip_vision": socket(
+                    "CLIP_VISION",
+                    "Optional: ComfyUI's CLIP vision model (CLIPVisionLoader, OpenAI ViT-L/14 for the LAION "
+                    "heads). When connected it encodes the images instead of the encoder file.",
+                ),
+            },
+            "hidden": HIDDEN_ID,
+        }
+
+    @classmethod
+    def IS_CHANGED(cls, encoder, head, clip_vision=None, **kwargs):
+        """Load again when a chosen file changed on disk."""
+        import folder_paths
+
+        found = [folder_paths.get_full_path(f, n) for f, n in (("open_clip", encoder), ("aesthetic", head))]
+        if found[0]:
+            found.append(str(Path(found[0]).with_suffix(".json")))
+        return [file_signature(p) if p and os.path.isfile(p) else None for p in found]
+
+    def execute(self, encoder, architecture, head, precision, clip_vision=None, unique_id=None):
+        with self.errors_named(unique_id):
+            head_path = head_obj = None
+            if head != NONE:
+                head_path = _path("aesthetic", head)
+                head_obj = CACHE.get(("head", head_path), file_signature(head_path), lambda: load_head(head_path))
+            if clip_vision is not None:
+                return (_clip_vision_scorer(clip_vision, head_obj),)
+            if encoder == NONE:
+                raise QGError("encoder is none and clip_vision is not connected: choose an encoder file")
+            encoder_path = _path("open_clip", encoder)
+            sidecar = Path(encoder_path).with_suffix(".json")
+            signature = (file_signature(encoder_path), file_signature(sidecar) if sidecar.is_file() else None)
+            key = ("open_clip", encoder_path, architecture, precision)
+            base = CACHE.get(key, signature, lambda: _open_clip_scorer(encoder_path, architecture, precision))
+            return (replace(base, head=head_obj),)
+
+
+class AestheticScore(QGNode):
+    TITLE = "Aesthetic Score"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Scores every image of the batch with the scorer's aesthetic head on its L2-normalised CLIP embedding "
+        "(LAION v2: roughly 1..10, 6+ is the top half-percent of web images; v1 runs 1-2 points hotter). "
+        "Images are preprocessed as tensors on the scorer's device, a few at a time so memory stays bounded. "
+        "Shows the per-image scores on the node."
+    )
+    RETURN_TYPES = SCORE_OUTPUTS
+    RETURN_NAMES = SCORE_NAMES
+    OUTPUT_TOOLTIPS = _score_tooltips("aesthetic score")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": _image_input(),
+                "scorer": socket(SCORER, "From Scorer Loader, with an aesthetic head."),
+            },
+            "optional": {
+                "crop": combo(
+                    CROPS,
+                    "center",
+                    "How a non-square image becomes the encoder's square input. center = shortest side to 224 "
+                    "and the center square (what LAION's heads were trained with); pad = the whole image, padded; "
+                    "multi = the mean score of three squares along the long side (tall and wide images).",
+                ),
+                "reduce": _reduce_input(),
+            },
+            "hidden": HIDDEN_ID,
+        }
+
+    def execute(self, image, scorer, crop="center", reduce="max", unique_id=None):
+        with self.errors_named(unique_id):
+            values = scorer.aesthetic(image, crop, check=_interrupt_check)
+            scores = Scores(values, "aesthetic", scorer.label)
+            return _score_output(scores, reduce, crop=crop)
+
+
+class PromptAdherence(QGNode):
+    TITLE = "Prompt Adherence"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "CLIP score of every image against the prompt: 100 * max(cosine, 0) between the image and text "
+        "embeddings (typically 15..35 for a matching prompt with OpenAI CLIP; compare within one prompt). Text "
+        "embeddings are cached per prompt."
+    )
+    RETURN_TYPES = SCORE_OUTPUTS
+    RETURN_NAMES = SCORE_NAMES
+    OUTPUT_TOOLTIPS = _score_tooltips("CLIP score")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": _image_input(),
+                "scorer": socket(SCORER, "From Scorer Loader, with an open_clip encoder (it has the text tower)."),
+                "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "The text the images should show."}),
+            },
+            "optional": {"reduce": _reduce_input()},
+            "hidden": HIDDEN_ID,
+        }
+
+    def execute(self, image, scorer, prompt, reduce="max", unique_id=None):
+        with self.errors_named(unique_id):
+            if not prompt.strip():
+                raise QGError("prompt is empty: write the text the images should match")
+            values = scorer.clip_scores(image, prompt, check=_interrupt_check)
+            return _score_output(Scores(values, "clip_score", scorer.model_id), reduce, prompt=prompt)
+
+
+class TechnicalScore(QGNode):
+    TITLE = "Technical Score"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "A weights-free 0..10 technical score of every image: sharpness (Laplacian variance at a fixed working "
+        "size), exposure and clipping, colourfulness and noise. NaN/Inf, black, white and blank frames are "
+        "flagged and score 0. Says nothing about aesthetics or content; fast, works offline with no model."
+    )
+    RETURN_TYPES = SCORE_OUTPUTS
+    RETURN_NAMES = SCORE_NAMES
+    OUTPUT_TOOLTIPS = _score_tooltips("technical score (0..10)")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"image": _image_input()},
+            "optional": {"reduce": _reduce_input()},
+            "hidden": HIDDEN_ID,
+        }
+
+    def execute(self, image, reduce="max", unique_id=None):
+        with self.errors_named(unique_id):
+            if image.ndim != 4:
+                raise QGError(f"image must be a [batch, height, width, channels] IMAGE, got {list(image.shape)}")
+            values, details = technical_scores(image)
+            return _score_output(Scores([float(v) for v in values], "technical", "technical"), reduce, details=details)
+
+
+class CombineScores(QGNode):
+    TITLE = "Combine Scores"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Weighted per-image combination of up to three score lists (e.g. 0.7 aesthetic + 0.3 technical): the "
+        "weighted sum divided by the sum of the weights, image by image. The batch sizes must match."
+    )
+    RETURN_TYPES = ("FLOAT", SCORES)
+    RETURN_NAMES = ("score", "scores")
+    OUTPUT_TOOLTIPS = _score_tooltips("combined score")[:2]
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        def weight(default):
+            return number(default, 0.0, 1000.0, "Weight of this score list (0 = ignored).")
+
+        return {
+            "required": {"scores_a": socket(SCORES, "Per-image scores (any score node)."), "weight_a": weight(1.0)},
+            "optional": {
+                "scores_b": socket(SCORES, "Per-image scores of the same batch."),
+                "weight_b": weight(1.0),
+                "scores_c": socket(SCORES, "Per-image scores of the same batch."),
+                "weight_c": weight(1.0),
+                "reduce": _reduce_input(),
+            },
+            "hidden": HIDDEN_ID,
+        }
+
+    def execute(self, scores_a, weight_a, scores_b=None, weight_b=1.0, scores_c=None, weight_c=1.0, **kwargs):
+        unique_id = kwargs.get("unique_id")
+        with self.errors_named(unique_id):
+            parts = [(s, w) for s, w in ((scores_a, weight_a), (scores_b, weight_b), (scores_c, weight_c)) if s]
+            values = combine_scores([s.values for s, _ in parts], [w for _, w in parts])
+            metric = " + ".join(f"{w:g}*{s.metric}" for s, w in parts)
+            scores = Scores(values, metric, "; ".join(s.model for s, _ in parts))
+            return (_reduce(values, kwargs.get("reduce", "max")), scores)
+
+
+class RankBatch(QGNode):
+    TITLE = "Rank Batch"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Sorts a batch by its scores and keeps the best: top_k images, those at or above min_score, but never "
+        "fewer than min_keep (the best ones, even below min_score), so a gate never ends in an empty batch. "
+        "Ties keep batch order."
+    )
+    RETURN_TYPES = ("IMAGE", SCORES, "STRING", "INT")
+    RETURN_NAMES = ("image", "scores", "indices", "count")
+    OUTPUT_TOOLTIPS = (
+        "The kept images, best first (or worst first with order ascending).",
+        "Their scores in the same order.",
+        "The kept images' positions in the input batch (0-based), comma-separated, e.g. 2,0.",
+        "How many images were kept.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": socket("IMAGE", "The batch to rank."),
+                "scores": socket(SCORES, "One score per image of that batch."),
+            },
+            "optional": {
+                "top_k": integer(0, 0, 4096, "Keep at most this many images. 0 = all that pass min_score."),
+                "min_score": number(
+                    -1e9, -1e9, 1e9, "Drop images scoring below this (-1e9 = no minimum). NaN never passes.", 0.01
+                ),
+                "min_keep": integer(1, 1, 4096, "Always keep at least this many (the best), whatever min_score."),
+                "order": combo(("descending", "ascending"), "descending", "descending = best first."),
+            },
+            "hidden": HIDDEN_ID,
+        }
+
+    def execute(self, image, scores, top_k=0, min_score=-1e9, min_keep=1, order="descending", unique_id=None):
+        with self.errors_named(unique_id):
+            if image.shape[0] != len(scores.values):
+                raise QGError(f"image has {image.shape[0]} images but scores has {len(scores.values)} scores")
+            keep = rank_indices(scores.values, top_k, min_score, min_keep, order)
+            kept = Scores([scores.values[i] for i in keep], scores.metric, scores.model)
+            picked = image[torch.tensor(keep, dtype=torch.long)]
+            return (picked, kept, ",".join(map(str, keep)), len(keep))
+
+
+class ZeroShotClassify(QGNode):
+    TITLE = "Zero-Shot Classify"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Picks the label (one per line) that best matches the image, or the text when no image is connected, "
+        "by CLIP similarity. The 1-based index feeds Select (QG) to route by subject, e.g. a checkpoint per "
+        "subject. For a batch, the label with the highest mean probability wins; the report has every image."
+    )
+    RETURN_TYPES = ("STRING", "INT", "FLOAT", "STRING")
+    RETURN_NAMES = ("label", "index", "confidence", "report")
+    OUTPUT_TOOLTIPS = (
+        "The best-matching label.",
+        "Its 1-based line number (feeds the index of Select (QG)).",
+        "Its probability (softmax of 100 * cosine over the labels), 0..1.",
+        "JSON: labels, probabilities, per-image choices and the model.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "scorer": socket(SCORER, "From Scorer Loader, with an open_clip encoder (it has the text tower)."),
+                "labels": (
+                    "STRING",
+                    {
+                        "multiline": True,
+                        "default": "a photo of a person\na photo of an animal\na landscape",
+                        "tooltip": "One label per line; the order gives the index (1 = first line).",
+                    },
+                ),
+            },
+            "optional": {
+                "text": (
+                    "STRING",
+                    {
+                        "multiline": True,
+                        "default": "",
+                        "tooltip": "Text to classify (used when no image is connected).",
+                    },
+                ),
+                "image": socket("IMAGE", "Images to classify; when connected, text is ignored."),
+            },
+            "hidden": HIDDEN_ID,
+        }
+
+    def execute(self, scorer, labels, text="", image=None, unique_id=None):
+        with self.errors_named(unique_id):
+            names = parse_labels(labels)
+            if image is None and not text.strip():
+                raise QGError("connect an image or write a text to classify")
+            query = {"images": image} if image is not None else {"text": text}
+            probs = scorer.classify(names, **query, check=_interrupt_check)
+            mean = probs.mean(dim=0)
+            best = int(mean.argmax())
+            report = {
+                "labels": names,
+                "probabilities": [round(float(p), 6) for p in mean],
+                "per_image": [{"label": names[int(p.argmax())], "index": int(p.argmax()) + 1} for p in probs],
+                "model": scorer.model_id,
+                "source": "image" if image is not None else "text",
+            }
+            return {
+                "ui": {"text": [f"{names[best]} ({float(mean[best]):.3f})"]},
+                "result": (names[best], best + 1, float(mean[best]), json.dumps(report)),
+            }
+
+
+def setup() -> None:
+    """At pack load inside ComfyUI: register the model folders, and warn once when open_clip is missing (the
+    scoring nodes then fail with that message; the other nodes work). Outside ComfyUI (pytest imports the pack
+    root) there are no folders to register."""
+    try:
+        import folder_paths  # noqa: F401
+    except ImportError:
+        return
+    register_folders()
+    try:
+        require_open_clip()
+    except QGError as e:
+        LOG.warning("Quality Gate: %s", e)
