@@ -8,3 +8,7 @@ from .nodes.registry import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 WEB_DIRECTORY = "./js"
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+
+from .nodes import routes as _routes  # noqa: E402
+
+_routes.setup()  # the /qg HTTP routes and the POST /prompt boolean guard (a no-op outside ComfyUI)

@@ -7,6 +7,12 @@ export const QG_NODE_IDS = Object.freeze([
   "QG_Select",
   "QG_BoolOp",
   "QG_Gate",
+  "QG_ParamText",
+  "QG_ParamInt",
+  "QG_ParamFloat",
+  "QG_ParamBool",
+  "QG_ParamChoice",
+  "QG_ParamSeed",
 ]);
 
 export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");

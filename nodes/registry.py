@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import logic
+from . import logic, template
 from .common import PACK_TAG
 
 NODES = {
@@ -11,6 +11,12 @@ NODES = {
     "QG_Select": logic.Select,
     "QG_BoolOp": logic.BoolOp,
     "QG_Gate": logic.Gate,
+    "QG_ParamText": template.ParamText,
+    "QG_ParamInt": template.ParamInt,
+    "QG_ParamFloat": template.ParamFloat,
+    "QG_ParamBool": template.ParamBool,
+    "QG_ParamChoice": template.ParamChoice,
+    "QG_ParamSeed": template.ParamSeed,
 }
 
 NODE_CLASS_MAPPINGS = dict(NODES)
