@@ -187,7 +187,7 @@ class Api:
             raise fail("body", "title and description must be strings")
         template = Template.build(name, body.get("workflow"), node_specs(), title, description, "user")
         prompt, _ = prepare(template, {}, node_specs(), SeedState())
-        await self.validate(prompt, str(uuid.uuid4()), template, None)
+        await self.validate(prompt, str(uuid.uuid4()), template, None, strict=True)
         self.store.save(name, template.workflow, title, description)
         self._templates.pop(name, None)
         reply = {"name": name, "source": "user", "hash": template.hash, "params": len(template.params)}
@@ -195,15 +195,16 @@ class Api:
 
     # --- runs ---
 
-    async def validate(self, prompt: dict, prompt_id: str, template: Template, partial) -> list:
-        """ComfyUI's own validation, as POST /prompt does it; errors on nodes fed by a parameter are also keyed
-        by the parameter's name."""
+    async def validate(self, prompt: dict, prompt_id: str, template: Template, partial, strict=False) -> tuple:
+        """ComfyUI's own validation, as POST /prompt does it: ``(outputs to execute, node errors)``. Like
+        POST /prompt, outputs that fail are left out when others pass, unless ``strict``. Errors on nodes fed by a
+        parameter are also keyed by the parameter's name."""
         import execution
 
         guard_booleans(prompt, boolean_inputs)
         valid = await execution.validate_prompt(prompt_id, prompt, partial)
-        if valid[0]:
-            return valid[2]
+        if valid[0] and not (strict and valid[3]):
+            return valid[2], valid[3]
         owners = {p.node: p.name for p in template.params}
         errors: dict = {}
         for node, info in (valid[3] or {}).items():
@@ -213,9 +214,10 @@ class Api:
                 key = owners.get(node) or (owners.get(source[0]) if is_link(source) else None)
                 key = key or f"{title_of(prompt, node)}.{name}"
                 errors.setdefault(key, []).append(f"{err.get('message')}: {err.get('details')}")
-        if not valid[3]:
+        if not valid[3] and not valid[0]:
             errors["workflow"] = [f"{valid[1].get('message')}: {valid[1].get('details')}"]
-        raise Rejected({"error": valid[1].get("message"), "errors": errors, "node_errors": valid[3]})
+        message = valid[1].get("message") if valid[1] else "some outputs of the workflow failed validation"
+        raise Rejected({"error": message, "errors": errors, "node_errors": valid[3]})
 
     def known(self, prompt_id: str) -> bool:
         q = self.server.prompt_queue
@@ -257,10 +259,10 @@ class Api:
 
         prompt, used = prepare(template, body.get("params"), node_specs(), self.seeds)
         prompt_id = self.new_prompt_id(body)
-        outputs = await self.validate(prompt, prompt_id, template, body.get("partial_execution_targets"))
+        outputs, node_errors = await self.validate(prompt, prompt_id, template, body.get("partial_execution_targets"))
         record = {"template": template.name, "params": used}
         number = self.put(body, prompt_id, prompt, outputs, record)
-        return web.json_response({"prompt_id": prompt_id, "number": number, "params": used, "node_errors": {}})
+        return web.json_response({"prompt_id": prompt_id, "number": number, "params": used, "node_errors": node_errors})
 
     @handler
     async def run_template(self, request):
@@ -296,7 +298,7 @@ class Api:
         for i, (prompt, used) in enumerate(prepared):
             prompt_id = str(uuid.uuid4())
             try:
-                outputs = await self.validate(prompt, prompt_id, template, None)
+                outputs, _ = await self.validate(prompt, prompt_id, template, None)
             except Rejected as e:
                 e.reply["error"] = f"item {i} ({json.dumps(used)[:200]}): {e.reply['error']}"
                 raise

@@ -388,7 +388,7 @@ def resolve_override(workflow: dict, key: str) -> tuple[str, str]:
     target, _, name = key.rpartition(".")
     if target in workflow:
         return target, name
-    matches = [node for node in workflow if title_of(workflow, node) == target and "_meta" in workflow[node]]
+    matches = [node for node in workflow if title_of(workflow, node) == target]
     if len(matches) > 1:
         raise fail(key, f"the title {target!r} is ambiguous: nodes {', '.join(matches)} have it; use '<id>.{name}'")
     if not matches:
