@@ -293,6 +293,10 @@ class Api:
                     bucket += [f"item {i}: {m}" for m in messages if len(bucket) < 5]
         if errors:
             raise TemplateError(errors)
+        if body.get("dry_run") is True:  # validated items, not queued (clients that spread items over servers)
+            return web.json_response(
+                {"batch_id": None, "items": [{"prompt_id": None, "params": u} for _, u in prepared]}
+            )
         batch_id = str(body.get("batch_id") or uuid.uuid4())
         checked = []
         for i, (prompt, used) in enumerate(prepared):
