@@ -134,6 +134,10 @@ def test_broken_templates():
         Template.build("u", {"1": {"class_type": "Nope", "inputs": {}}}, specs)
     with pytest.raises(TemplateError, match="UI format"):
         Template.build("ui", {"nodes": [], "links": []}, specs)
+    wf = workflow()
+    wf["1"]["inputs"]["value"] = 0  # the EmptyImage it feeds needs >= 1
+    with pytest.raises(TemplateError, match="the default is not valid: Input should be greater than or equal to 1"):
+        Template.build("d", wf, specs)
     with pytest.raises(TemplateError, match="identifier"):
         Template.build("n", {"1": {"class_type": "QG_ParamInt", "inputs": {"name": "1 bad", "value": 1}}}, specs)
 

@@ -328,12 +328,19 @@ class Template:
         check_structure(workflow, specs)
         params = [narrow(p, workflow, specs) for p in find_params(workflow)]
         errors: Errors = {}
-        for p in params:
+        fields = {}
+        for i, p in enumerate(params):
             if p.kind in ("int", "float") and None not in (p.minimum, p.maximum) and p.minimum > p.maximum:
                 _add(errors, p.name, f"min {p.minimum} is greater than max {p.maximum} (after the inputs it feeds)")
+                continue
+            fields[f"p{i}"] = _field(p)
+            if not p.required:
+                try:
+                    TypeAdapter(fields[f"p{i}"][0], config=STRICT).validate_python(p.default)
+                except ValidationError as e:
+                    _add(errors, p.name, f"the default is not valid: {_pydantic_message(e.errors()[0])}")
         if errors:
             raise TemplateError(errors)
-        fields = {f"p{i}": _field(p) for i, p in enumerate(params)}
         config = ConfigDict(strict=True, extra="forbid", title=title or name, populate_by_name=False)
         model = create_model("Params", __config__=config, **fields)
         return cls(name, workflow, title or name, description, source, params, workflow_hash(workflow), model)
@@ -384,7 +391,8 @@ class SeedState:
 
 
 def resolve_override(workflow: dict, key: str) -> tuple[str, str]:
-    """``"<node title or id>.<input>"`` to ``(node id, input)``; raises TemplateError keyed by ``key``."""
+    """``"<node title or id>.<input>"`` to ``(node id, input)``; an untitled node answers to its class type.
+    Raises TemplateError keyed by ``key`` (an ambiguous title lists the node ids)."""
     target, _, name = key.rpartition(".")
     if target in workflow:
         return target, name
