@@ -186,7 +186,7 @@ class Api:
         if not isinstance(title, str) or not isinstance(description, str):
             raise fail("body", "title and description must be strings")
         template = Template.build(name, body.get("workflow"), node_specs(), title, description, "user")
-        prompt, _ = prepare(template, {}, node_specs(), SeedState())
+        prompt = json.loads(json.dumps(template.workflow))  # as saved: what the canvas would run
         await self.validate(prompt, str(uuid.uuid4()), template, None, strict=True)
         self.store.save(name, template.workflow, title, description)
         self._templates.pop(name, None)

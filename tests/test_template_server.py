@@ -89,6 +89,12 @@ def test_required_parameter_and_unknown_template(client):
     wf["4"] = {"class_type": "QGTest_Record", "inputs": {"label": "req-text", "value": ["3", 0]}}
     status, reply = call(client, "POST", "/qg/run", {"workflow": wf, "params": {}})
     assert status == 400 and reply["errors"]["text"][0].startswith("required")
+    name = f"required_{uuid.uuid4().hex[:8]}"
+    assert call(client, "PUT", f"/qg/templates/{name}", {"workflow": wf})[0] == 200
+    status, schema = call(client, "GET", f"/qg/templates/{name}/schema")
+    assert schema["required"] == ["text"]
+    done = wait(client, run(client, {"text": "given"}, name)["prompt_id"])
+    assert sorted(str(o["qg_record"][0]["value"]) for o in done["outputs"].values()) == ["7", "given"]
     status, reply = call(client, "POST", "/qg/templates/template_solid_imag/run", {"params": {}})
     assert status == 404 and "did you mean 'template_solid_image'" in reply["error"]
 
