@@ -17,7 +17,6 @@ from functools import cache
 from pathlib import Path
 
 from .core.template import (
-    SPELLED,
     SeedState,
     Template,
     TemplateError,
@@ -38,22 +37,24 @@ LOG = logging.getLogger("quality_gate")
 ROOT = Path(__file__).resolve().parents[1]
 PACK_TEMPLATES = ROOT / "example_workflows" / "api"
 BATCH_POLL_SECONDS = 0.2
-_ = SPELLED  # documented spellings: see core.template.guard_booleans
 
 
 @cache
+def _booleans() -> dict:
+    return {
+        node: frozenset(
+            name
+            for section in ("required", "optional")
+            for name, spec in (cls.INPUT_TYPES().get(section) or {}).items()
+            if spec[0] == "BOOLEAN"
+        )
+        for node, cls in NODES.items()
+    }
+
+
 def boolean_inputs(class_type) -> frozenset:
     """The BOOLEAN-declared inputs of this pack's node classes (other packs' nodes are left alone)."""
-    cls = NODES.get(class_type) if isinstance(class_type, str) else None
-    if cls is None:
-        return frozenset()
-    spec = cls.INPUT_TYPES()
-    return frozenset(
-        name
-        for section in ("required", "optional")
-        for name, value in (spec.get(section) or {}).items()
-        if value[0] == "BOOLEAN"
-    )
+    return _booleans().get(class_type, frozenset()) if isinstance(class_type, str) else frozenset()
 
 
 def guard_prompt(json_data):
@@ -254,9 +255,18 @@ class Api:
             raise fail("prompt_id", f"prompt_id {prompt_id!r} is already queued, running or in the history", 409)
         return prompt_id
 
+    @staticmethod
+    def check_hash(template: Template, body: dict) -> None:
+        """A caller that sends the ``x-qg-hash`` it built against learns when the template was re-saved."""
+        expected = body.get("hash")
+        if expected is not None and expected != template.hash:
+            message = f"the template changed (hash {template.hash}, the request expects {expected}); reread its schema"
+            raise fail("hash", message, 409)
+
     async def run(self, template: Template, body: dict):
         from aiohttp import web
 
+        self.check_hash(template, body)
         prompt, used = prepare(template, body.get("params"), node_specs(), self.seeds)
         prompt_id = self.new_prompt_id(body)
         outputs, node_errors = await self.validate(prompt, prompt_id, template, body.get("partial_execution_targets"))
@@ -281,6 +291,7 @@ class Api:
 
         body = await _body(request)
         template = self.template(check_name(request.match_info["name"]))
+        self.check_hash(template, body)
         combos = expand_sweep(body.get("params"), body.get("sweep"), body.get("mode", "product"))
         specs = node_specs()
         prepared, errors = [], {}

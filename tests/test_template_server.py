@@ -66,6 +66,10 @@ def test_run_by_name_reports_outputs_by_title_and_params(client):
     done = wait(client, reply["prompt_id"])
     assert done["status"] == "success" and done["params"] == reply["params"] and done["template"] == TEMPLATE
     assert done["outputs"]["image"]["images"][0]["filename"].startswith("qg_run")
+    schema_hash = call(client, "GET", f"/qg/templates/{TEMPLATE}/schema")[1]["x-qg-hash"]
+    assert run(client, {"save": False}, hash=schema_hash)["params"]["save"] is False
+    status, reply = call(client, "POST", f"/qg/templates/{TEMPLATE}/run", {"params": {}, "hash": "0" * 16})
+    assert status == 409 and "the template changed" in reply["error"]
     closed = wait(client, run(client, {"save": False})["prompt_id"])
     assert closed["status"] == "success" and closed["outputs"] == {}
 
