@@ -321,12 +321,20 @@ class Server:
             self._events = None
 
 
-def resolve_files(server: Server, params: dict) -> dict:
-    """``"@path"`` values become the uploaded file's name."""
-    return {
-        k: server.upload(v[1:]) if isinstance(v, str) and v.startswith("@") and len(v) > 1 else v
-        for k, v in params.items()
-    }
+def resolve_files(server: Server, params: dict, uploaded: dict | None = None) -> dict:
+    """``"@path"`` values become the uploaded file's name (``uploaded`` remembers name -> path, so the same file
+    can be uploaded to another server when an item moves there)."""
+    result = {}
+    for key, value in params.items():
+        if isinstance(value, str) and value.startswith("@") and len(value) > 1:
+            result[key] = server.upload(value[1:])
+            if uploaded is not None:
+                uploaded[result[key]] = value[1:]
+        elif uploaded and isinstance(value, str) and value in uploaded:
+            result[key] = server.upload(uploaded[value])
+        else:
+            result[key] = value
+    return result
 
 
 def node_label(prompt: dict, node: str) -> tuple[str, str]:
@@ -365,6 +373,7 @@ class Client:
         self.servers = [Server(url, timeout) for url in urls]
         self.progress = progress
         self.dead: set = set()
+        self.uploaded: dict = {}  # ComfyUI file name -> local path of every "@path" value sent
 
     @property
     def server(self) -> Server:
@@ -394,7 +403,8 @@ class Client:
     def submit(self, server: Server, name: str | None, params: dict, workflow: dict | None = None, index=0) -> Run:
         """Queue one run (a template by name, or an ad-hoc API workflow) with our client id and prompt id."""
         server.events  # noqa: B018 (connect first, so no event of this prompt is missed)
-        body = {"params": resolve_files(server, params), "client_id": server.client_id, "prompt_id": str(uuid.uuid4())}
+        params = resolve_files(server, params, self.uploaded)
+        body = {"params": params, "client_id": server.client_id, "prompt_id": str(uuid.uuid4())}
         if workflow is not None:
             body["workflow"] = workflow
         try:
@@ -497,7 +507,7 @@ class Client:
     ) -> list:
         """Every combination (product) or the items side by side (zip) of ``sweep`` over ``params``.
         One server: queued at once by the server. Several: spread by queue length, re-queued from a dead one."""
-        params = resolve_files(self.server, params or {}) if len(self.servers) == 1 else params or {}
+        params = resolve_files(self._alive()[0] if self._alive() else self.server, params or {}, self.uploaded)
         if len(self.servers) == 1:
             body = {"params": params, "sweep": sweep, "mode": mode, "client_id": self.server.client_id}
             self.server.events  # noqa: B018 (connect before queueing)

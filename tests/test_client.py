@@ -161,9 +161,10 @@ def test_ctrl_c_interrupts_its_own_prompt(server, client, tmp_path):
 
 
 def test_fan_out_over_three_servers_with_one_killed(server, tmp_path_factory):
-    extra = [
-        ComfyServer(workdir=tmp_path_factory.mktemp(f"fan{i}"), node_roots=[TEST_NODES], name=f"fan{i}")
-        for i in range(2)
+    workdirs = [tmp_path_factory.mktemp(f"fan{i}") for i in range(2)]
+    extra = [  # each with its own input folder, so uploads are per server
+        ComfyServer(workdir=w, extra_args=["--input-directory", w / "input"], node_roots=[TEST_NODES], name=w.name)
+        for w in workdirs
     ]
     threads = [threading.Thread(target=s.start) for s in extra]
     for t in threads:
@@ -208,6 +209,17 @@ def test_fan_out_over_three_servers_with_one_killed(server, tmp_path_factory):
         assert len({r.server for r in runs}) == 2
         requeued = [r for r in seen["runs"] if r.server == victim.url]
         assert requeued, "nothing was in flight on the killed server"
+        # an ad-hoc workflow over the two survivors: each server gets the local image uploaded once
+        photo = tmp_path_factory.mktemp("fan-photo") / "photo.png"
+        Image.new("RGB", (5, 4), (uuid.uuid4().int % 256, 1, 2)).save(photo)
+        wf = slow_workflow(label + "img", 1, 0.2)
+        wf["img"] = {"class_type": "LoadImage", "_meta": {"title": "Photo"}, "inputs": {"image": "example.png"}}
+        wf["shape"] = {"class_type": "QGTest_Record", "inputs": {"label": label, "value": ["img", 0]}}
+        with Client([server.url, extra[1].url]) as pair:
+            items = [{"n": i, "Photo.image": f"@{photo}"} for i in range(6)]
+            runs = pair.fan_out(None, items, workflow=wf)
+            assert [r.status for r in runs] == ["success"] * 6 and len({r.server for r in runs}) == 2
+            assert [s.uploads for s in pair.servers] == [1, 1]
     finally:
         for s in extra:
             s.cleanup()
