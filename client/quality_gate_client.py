@@ -188,6 +188,12 @@ class Events:
                     return
                 self._changed.wait(left)
 
+    def nodes_seen(self, prompt_id: str) -> int:
+        """Nodes of the prompt that ran or came from the cache so far (for a progress bar)."""
+        with self._lock:
+            running = 1 if prompt_id in self._current else 0
+            return len(self._times.get(prompt_id, {})) + len(self._cached.get(prompt_id, ())) + running
+
     def timings(self, prompt_id: str) -> tuple[dict, set]:
         with self._lock:
             return dict(self._times.get(prompt_id, {})), set(self._cached.get(prompt_id, set()))
@@ -353,14 +359,14 @@ def format_timings(timings: list) -> str:
     return "\n".join(lines)
 
 
-def _progress(total: int, label: str, enabled: bool):
+def _progress(total: int | None, label: str, enabled: bool, unit: str = "run"):
     if not enabled:
         return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=label, unit="run", file=sys.stderr)
+    return tqdm(total=total, desc=label, unit=unit, file=sys.stderr)
 
 
 class Client:
@@ -440,7 +446,7 @@ class Client:
                     run.files.append(server.download(image, Path(out_dir)))
         return True
 
-    def wait(self, runs: list, out_dir=None, timeout: float | None = None, bar=None) -> list:
+    def wait(self, runs: list, out_dir=None, timeout: float | None = None, bar=None, nodes_bar=None) -> list:
         """Wait for runs on live servers: websocket wake-ups, confirmed by /qg/runs (no history race).
         Ctrl-C interrupts every unfinished run and re-raises."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -454,9 +460,12 @@ class Client:
                 for run in pending:
                     if self._refresh(run, out_dir) and bar is not None:
                         bar.update(1)
+                if nodes_bar is not None:
+                    nodes_bar.n = self._server(runs[0].server).events.nodes_seen(runs[0].prompt_id)
+                    nodes_bar.refresh()
                 wakes = [self._server(u).events.wake for u in {r.server for r in pending}]
                 if len(wakes) == 1:
-                    wakes[0].wait(POLL_SECONDS)
+                    wakes[0].wait(POLL_SECONDS if nodes_bar is None else 0.25)
                     wakes[0].clear()
                 else:
                     time.sleep(0.2)
@@ -483,7 +492,12 @@ class Client:
     ) -> Run:
         """Run a template by name (or an API workflow, ``name=None``) and wait for it."""
         run = self.submit(self.server, name, params or {}, workflow)
-        return self.wait([run], out_dir, timeout)[0]
+        bar = _progress(None, f"{name or 'workflow'} nodes", self.progress, unit="node")
+        try:
+            return self.wait([run], out_dir, timeout, nodes_bar=bar)[0]
+        finally:
+            if bar is not None:
+                bar.close()
 
     def run_workflow(self, path_or_workflow, params: dict | None = None, **kwargs) -> Run:
         workflow = path_or_workflow

@@ -96,9 +96,9 @@ def test_run_survives_a_dropped_websocket(server):
         assert qg.server.events.reconnects >= 1
 
 
-def cli(server, *args, **kwargs):
+def cli(server, *args, progress=False, **kwargs):
     return subprocess.run(
-        [sys.executable, str(CLIENT), "--server", server.url, "--no-progress", *args],
+        [sys.executable, str(CLIENT), "--server", server.url, *([] if progress else ["--no-progress"]), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -112,9 +112,19 @@ def test_command_and_exit_codes(server, tmp_path):
     schema = cli(server, "schema", TEMPLATE)
     assert json.loads(schema.stdout)["properties"]["width"]["maximum"] == 512
     ok = cli(
-        server, "run", TEMPLATE, "--param", "width=40", "--param", "prefix=cli", "--out", str(tmp_path), "--timings"
+        server,
+        "run",
+        TEMPLATE,
+        "--param",
+        "width=40",
+        "--param",
+        "prefix=cli",
+        "--out",
+        str(tmp_path),
+        "--timings",
+        progress=True,
     )
-    assert ok.returncode == 0, ok.stderr
+    assert ok.returncode == 0 and "template_solid_image nodes" in ok.stderr, ok.stderr
     assert "success" in ok.stdout and "SaveImage" in ok.stdout and len(list(tmp_path.glob("cli*.png"))) == 1
     refused = cli(server, "run", TEMPLATE, "--param", "width=9999", "--param", "save=maybe")
     assert refused.returncode == 2 and "width:" in refused.stderr and "save:" in refused.stderr
@@ -126,8 +136,9 @@ def test_command_and_exit_codes(server, tmp_path):
     }))  # fmt: skip
     failed = cli(server, "workflow", str(failing))
     assert failed.returncode == 1 and "gate is closed" in failed.stdout
-    swept = cli(server, "sweep", TEMPLATE, "--sweep", "width=16,24", "--sweep", "color=7:+2", "--param", "height=16")
-    assert swept.returncode == 0 and swept.stdout.count("success") == 4
+    sweep = ("sweep", TEMPLATE, "--sweep", "width=16,24", "--sweep", "color=7:+2", "--param", "height=16")
+    swept = cli(server, *sweep, progress=True)
+    assert swept.returncode == 0 and swept.stdout.count("success") == 4 and "4/4" in swept.stderr
     gone = subprocess.run([sys.executable, str(CLIENT), "--server", "http://127.0.0.1:9", "list"], capture_output=True)
     assert gone.returncode == 3
 
