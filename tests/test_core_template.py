@@ -83,6 +83,10 @@ def test_schema_types_defaults_bounds_narrowed_by_the_inputs_fed():
     assert props["seed"]["x-qg-policy"] == "increment"
     assert props["prompt"]["description"] == "d" and schema["required"] == ["prompt"]
     assert len(schema["x-qg-hash"]) == 16
+    assert build().info()["warnings"] == [
+        "parameter 'seed' (node 4) feeds no input",
+        "parameter 'prompt' (node 5) feeds no input",
+    ]
 
 
 def test_every_problem_at_once_keyed_by_name():

@@ -361,7 +361,12 @@ class Template:
             "hash": self.hash,
             "workflow": self.workflow,
             "params": [p.public() for p in self.params],
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[str]:
+        """Template lint that does not stop a run: parameters that feed nothing."""
+        return [f"parameter {p.name!r} (node {p.node}) feeds no input" for p in self.params if not p.targets]
 
 
 def _pydantic_message(error: dict) -> str:
