@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from harness import ComfyServer
+from harness import ComfyServer, comfy_dir
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +21,18 @@ from quality_gate_client import EXIT_INTERRUPTED, Client, Refused, Server, forma
 CLIENT = ROOT / "client" / "quality_gate_client.py"
 TEMPLATE = "template_solid_image"
 TEST_NODES = ROOT / "tests" / "comfy_nodes"
+
+
+@pytest.fixture
+def uploads():
+    """Clients whose uploads into the shared ComfyUI input folder (the session server has no input folder of its
+    own) are removed after the test."""
+    clients = []
+    yield clients
+    for qg in clients:
+        for server in qg.servers:
+            for name in server._uploaded.values():
+                (comfy_dir() / "input" / name).unlink(missing_ok=True)
 
 
 def slow_workflow(label: str, steps: int, delay: float) -> dict:
@@ -64,7 +76,7 @@ def test_sweep_on_one_server(server):
         assert "did you mean 'width'" in info.value.describe()
 
 
-def test_images_upload_once_per_content_hash(server, tmp_path):
+def test_images_upload_once_per_content_hash(server, tmp_path, uploads):
     photo = tmp_path / "photo.png"
     Image.new("RGB", (8, 6), (uuid.uuid4().int % 256, 10, 20)).save(photo)
     wf = {
@@ -76,6 +88,7 @@ def test_images_upload_once_per_content_hash(server, tmp_path):
         },
     }
     with Client(server.url) as qg:
+        uploads.append(qg)
         first = qg.run_workflow(wf, {"Photo.image": f"@{photo}"})
         second = qg.run_workflow(wf, {"Photo.image": f"@{photo}"})
         assert first.status == second.status == "success", first.error
@@ -171,7 +184,7 @@ def test_ctrl_c_interrupts_its_own_prompt(server, client, tmp_path):
     assert status["status"] == "error" and status["error"]["type"] == "execution_interrupted", status
 
 
-def test_fan_out_over_three_servers_with_one_killed(server, tmp_path_factory):
+def test_fan_out_over_three_servers_with_one_killed(server, tmp_path_factory, uploads):
     workdirs = [tmp_path_factory.mktemp(f"fan{i}") for i in range(2)]
     extra = [  # each with its own input folder, so uploads are per server
         ComfyServer(workdir=w, extra_args=["--input-directory", w / "input"], node_roots=[TEST_NODES], name=w.name)
@@ -227,6 +240,7 @@ def test_fan_out_over_three_servers_with_one_killed(server, tmp_path_factory):
         wf["img"] = {"class_type": "LoadImage", "_meta": {"title": "Photo"}, "inputs": {"image": "example.png"}}
         wf["shape"] = {"class_type": "QGTest_Record", "inputs": {"label": label, "value": ["img", 0]}}
         with Client([server.url, extra[1].url]) as pair:
+            uploads.append(pair)
             items = [{"n": i, "Photo.image": f"@{photo}"} for i in range(6)]
             runs = pair.fan_out(None, items, workflow=wf)
             assert [r.status for r in runs] == ["success"] * 6 and len({r.server for r in runs}) == 2
