@@ -3,10 +3,11 @@
 Wiring only: the node table lives in ``nodes/registry.py``.
 """
 
-from .nodes import score
+from .nodes import routes, score
 from .nodes.registry import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
-score.setup()
+score.setup()  # the model folders, and a warning when open_clip is missing (a no-op outside ComfyUI)
+routes.setup()  # the /qg HTTP routes and the POST /prompt boolean guard (a no-op outside ComfyUI)
 
 WEB_DIRECTORY = "./js"
 

@@ -14,6 +14,12 @@ export const QG_NODE_IDS = Object.freeze([
   "QG_CombineScores",
   "QG_RankBatch",
   "QG_ZeroShotClassify",
+  "QG_ParamText",
+  "QG_ParamInt",
+  "QG_ParamFloat",
+  "QG_ParamBool",
+  "QG_ParamChoice",
+  "QG_ParamSeed",
 ]);
 
 export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");

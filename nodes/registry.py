@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import logic, score
+from . import logic, score, template
 from .common import PACK_TAG
 
 NODES = {
@@ -18,6 +18,12 @@ NODES = {
     "QG_CombineScores": score.CombineScores,
     "QG_RankBatch": score.RankBatch,
     "QG_ZeroShotClassify": score.ZeroShotClassify,
+    "QG_ParamText": template.ParamText,
+    "QG_ParamInt": template.ParamInt,
+    "QG_ParamFloat": template.ParamFloat,
+    "QG_ParamBool": template.ParamBool,
+    "QG_ParamChoice": template.ParamChoice,
+    "QG_ParamSeed": template.ParamSeed,
 }
 
 NODE_CLASS_MAPPINGS = dict(NODES)

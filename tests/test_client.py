@@ -1,0 +1,250 @@
+"""The Python client (client/quality_gate_client.py) against real ComfyUI servers: run, sweep, profile, upload,
+websocket drop, Ctrl-C, exit codes, and a sweep over three servers with one killed mid-sweep."""
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from harness import ComfyServer, comfy_dir
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "client"))
+from quality_gate_client import EXIT_INTERRUPTED, Client, Refused, Server, format_timings  # noqa: E402
+
+CLIENT = ROOT / "client" / "quality_gate_client.py"
+TEMPLATE = "template_solid_image"
+TEST_NODES = ROOT / "tests" / "comfy_nodes"
+
+
+@pytest.fixture
+def uploads():
+    """Clients whose uploads into the shared ComfyUI input folder (the session server has no input folder of its
+    own) are removed after the test."""
+    clients = []
+    yield clients
+    for qg in clients:
+        for server in qg.servers:
+            for name in server._uploaded.values():
+                (comfy_dir() / "input" / name).unlink(missing_ok=True)
+
+
+def slow_workflow(label: str, steps: int, delay: float) -> dict:
+    """A chain of QGTest_Probe nodes (each sleeps ``delay`` s), ending in a record of the ``n`` parameter."""
+    wf = {"n": {"class_type": "QG_ParamInt", "inputs": {"name": "n", "value": 0, "min": 0, "max": 10**6, "step": 1}}}
+    previous = ["n", 0]
+    for i in range(steps):
+        wf[f"p{i}"] = {
+            "class_type": "QGTest_Probe",
+            "inputs": {"label": f"{label}-{i}", "value": previous, "delay": delay},
+        }
+        previous = [f"p{i}", 0]
+    wf["out"] = {"class_type": "QGTest_Record", "_meta": {"title": "n"}, "inputs": {"label": label, "value": previous}}
+    return wf
+
+
+def test_run_downloads_outputs_and_times_every_node(server, tmp_path):
+    with Client(server.url) as qg:
+        run = qg.run(TEMPLATE, {"width": 32, "height": 16, "prefix": "client_run"}, out_dir=tmp_path)
+        assert run.status == "success" and run.params["width"] == 32
+        assert len(run.files) == 1 and Image.open(run.files[0]).size == (32, 16)
+        kinds = {row[1] for row in run.timings}
+        assert {"EmptyImage", "SaveImage", "QG_Gate"} <= kinds
+        assert all(row[3] >= 0 for row in run.timings) and "SaveImage" in format_timings(run.timings)
+        timings = qg.profile(None, {"n": 1}, workflow=slow_workflow(uuid.uuid4().hex, 2, 0.3))
+        slow = [row for row in timings if row[1] == "QGTest_Probe"]
+        assert len(slow) == 2 and all(0.25 < row[3] < 5 for row in slow)
+
+
+def test_sweep_on_one_server(server):
+    with Client(server.url) as qg:
+        runs = qg.sweep(TEMPLATE, {"width": [16, 24], "color": [1, 2]}, {"height": 16}, mode="zip")
+        assert [(r.status, r.params["width"], r.params["color"]) for r in runs] == [
+            ("success", 16, 1),
+            ("success", 24, 2),
+        ]
+        runs = qg.sweep(TEMPLATE, {"width": [16, 24], "color": {"start": 5, "count": 2}}, {"height": 16})
+        assert len(runs) == 4 and all(r.outputs["image"]["images"] for r in runs)
+        with pytest.raises(Refused) as info:
+            qg.sweep(TEMPLATE, {"widht": [1]})
+        assert "did you mean 'width'" in info.value.describe()
+
+
+def test_images_upload_once_per_content_hash(server, tmp_path, uploads):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (8, 6), (uuid.uuid4().int % 256, 10, 20)).save(photo)
+    wf = {
+        "1": {"class_type": "LoadImage", "_meta": {"title": "Photo"}, "inputs": {"image": "example.png"}},
+        "2": {
+            "class_type": "QGTest_Record",
+            "_meta": {"title": "pixels"},
+            "inputs": {"label": "up", "value": ["1", 0]},
+        },
+    }
+    with Client(server.url) as qg:
+        uploads.append(qg)
+        first = qg.run_workflow(wf, {"Photo.image": f"@{photo}"})
+        second = qg.run_workflow(wf, {"Photo.image": f"@{photo}"})
+        assert first.status == second.status == "success", first.error
+        assert first.outputs["pixels"]["qg_record"][0]["value"]["tensor"] == [1, 6, 8, 3]
+        assert qg.server.uploads == 1
+    with Client(server.url) as other:  # a new session finds the file already on the server
+        assert other.run_workflow(wf, {"Photo.image": f"@{photo}"}).status == "success"
+        assert other.server.uploads == 0
+
+
+def test_run_survives_a_dropped_websocket(server):
+    with Client(server.url) as qg:
+        run = qg.submit(qg.server, None, {"n": 5}, slow_workflow(uuid.uuid4().hex, 4, 0.4))
+        time.sleep(0.6)
+        qg.server.events.drop()
+        done = qg.wait([run], timeout=60)[0]
+        assert done.status == "success" and done.outputs["n"]["qg_record"][0]["value"] == 5
+        assert qg.server.events.reconnects >= 1
+
+
+def cli(server, *args, progress=False, **kwargs):
+    return subprocess.run(
+        [sys.executable, str(CLIENT), "--server", server.url, *([] if progress else ["--no-progress"]), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
+
+
+def test_command_and_exit_codes(server, tmp_path):
+    listed = cli(server, "list")
+    assert listed.returncode == 0 and TEMPLATE in listed.stdout
+    schema = cli(server, "schema", TEMPLATE)
+    assert json.loads(schema.stdout)["properties"]["width"]["maximum"] == 512
+    ok = cli(
+        server,
+        "run",
+        TEMPLATE,
+        "--param",
+        "width=40",
+        "--param",
+        "prefix=cli",
+        "--out",
+        str(tmp_path),
+        "--timings",
+        progress=True,
+    )
+    assert ok.returncode == 0 and "template_solid_image nodes" in ok.stderr, ok.stderr
+    assert "success" in ok.stdout and "SaveImage" in ok.stdout and len(list(tmp_path.glob("cli*.png"))) == 1
+    refused = cli(server, "run", TEMPLATE, "--param", "width=9999", "--param", "save=maybe")
+    assert refused.returncode == 2 and "width:" in refused.stderr and "save:" in refused.stderr
+    failing = tmp_path / "failing.json"
+    failing.write_text(json.dumps({
+        "1": {"class_type": "QGTest_Json", "inputs": {"json": "1"}},
+        "2": {"class_type": "QG_Gate", "inputs": {"value": ["1", 0], "open": False, "on_closed": "error"}},
+        "3": {"class_type": "QGTest_Record", "inputs": {"label": "fail", "value": ["2", 0]}},
+    }))  # fmt: skip
+    failed = cli(server, "workflow", str(failing))
+    assert failed.returncode == 1 and "gate is closed" in failed.stdout
+    sweep = ("sweep", TEMPLATE, "--sweep", "width=16,24", "--sweep", "color=7:+2", "--param", "height=16")
+    swept = cli(server, *sweep, progress=True)
+    assert swept.returncode == 0 and swept.stdout.count("success") == 4 and "4/4" in swept.stderr
+    gone = subprocess.run([sys.executable, str(CLIENT), "--server", "http://127.0.0.1:9", "list"], capture_output=True)
+    assert gone.returncode == 3
+
+
+def test_ctrl_c_interrupts_its_own_prompt(server, client, tmp_path):
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps(slow_workflow(uuid.uuid4().hex, 30, 0.5)))
+    process = subprocess.Popen(
+        [sys.executable, str(CLIENT), "--server", server.url, "--no-progress", "workflow", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    running = []
+    while not running and time.monotonic() < deadline:
+        running = [item[1] for item in client.get("/queue")["queue_running"]]
+        time.sleep(0.1)
+    assert running, "the prompt never started"
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == EXIT_INTERRUPTED, (out, err)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = client.get(f"/qg/runs/{running[0]}")
+        if status["status"] != "running":
+            break
+        time.sleep(0.1)
+    assert status["status"] == "error" and status["error"]["type"] == "execution_interrupted", status
+
+
+def test_fan_out_over_three_servers_with_one_killed(server, tmp_path_factory, uploads):
+    workdirs = [tmp_path_factory.mktemp(f"fan{i}") for i in range(2)]
+    extra = [  # each with its own input folder, so uploads are per server
+        ComfyServer(workdir=w, extra_args=["--input-directory", w / "input"], node_roots=[TEST_NODES], name=w.name)
+        for w in workdirs
+    ]
+    threads = [threading.Thread(target=s.start) for s in extra]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert all(s.process is not None for s in extra), "a fan-out server did not start"
+        label = uuid.uuid4().hex
+        name = f"fan_{label[:8]}"
+        for s in [server, *extra]:
+            Server(s.url).request("PUT", f"/qg/templates/{name}", {"workflow": slow_workflow(label, 2, 0.3)})
+        victim = extra[0]
+        qg = Client([server.url, *(s.url for s in extra)])
+        seen = {}
+
+        def kill_when_busy():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                busy = [r for r in list(seen.get("runs", [])) if r.server == victim.url]
+                if busy:
+                    break
+                time.sleep(0.05)
+            victim.process.kill()
+
+        original = qg.submit
+
+        def submit(srv, *args, **kwargs):
+            run = original(srv, *args, **kwargs)
+            seen.setdefault("runs", []).append(run)
+            return run
+
+        qg.submit = submit
+        killer = threading.Thread(target=kill_when_busy)
+        killer.start()
+        runs = qg.sweep(name, {"n": list(range(18))}, per_server=2)
+        killer.join()
+        qg.close()
+        assert [r.status for r in runs] == ["success"] * 18
+        assert [r.outputs["n"]["qg_record"][0]["value"] for r in runs] == list(range(18))
+        assert all(r.server != victim.url for r in runs) and victim.url in qg.dead
+        assert len({r.server for r in runs}) == 2
+        requeued = [r for r in seen["runs"] if r.server == victim.url]
+        assert requeued, "nothing was in flight on the killed server"
+        # an ad-hoc workflow over the two survivors: each server gets the local image uploaded once
+        photo = tmp_path_factory.mktemp("fan-photo") / "photo.png"
+        Image.new("RGB", (5, 4), (uuid.uuid4().int % 256, 1, 2)).save(photo)
+        wf = slow_workflow(label + "img", 1, 0.2)
+        wf["img"] = {"class_type": "LoadImage", "_meta": {"title": "Photo"}, "inputs": {"image": "example.png"}}
+        wf["shape"] = {"class_type": "QGTest_Record", "inputs": {"label": label, "value": ["img", 0]}}
+        with Client([server.url, extra[1].url]) as pair:
+            uploads.append(pair)
+            items = [{"n": i, "Photo.image": f"@{photo}"} for i in range(6)]
+            runs = pair.fan_out(None, items, workflow=wf)
+            assert [r.status for r in runs] == ["success"] * 6 and len({r.server for r in runs}) == 2
+            assert [s.uploads for s in pair.servers] == [1, 1]
+    finally:
+        for s in extra:
+            s.cleanup()
