@@ -126,6 +126,7 @@ class Api:
         self.store = TemplateStore(PACK_TEMPLATES, user_dir)
         self.seeds = SeedState()
         self._templates: dict = {}
+        self._watchers: set = set()  # running qg.batch watchers (the loop keeps only weak references to tasks)
 
     # --- templates ---
 
@@ -323,7 +324,9 @@ class Api:
             record = {"template": template.name, "params": used, "batch_id": batch_id, "index": index}
             self.put({k: body[k] for k in ("client_id", "extra_data") if k in body}, prompt_id, prompt, outputs, record)
             items.append({"prompt_id": prompt_id, "params": used})
-        asyncio.get_running_loop().create_task(self.watch_batch(batch_id, items, body.get("client_id")))
+        task = asyncio.get_running_loop().create_task(self.watch_batch(batch_id, items, body.get("client_id")))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
         return web.json_response({"batch_id": batch_id, "items": items})
 
     async def watch_batch(self, batch_id: str, items: list, client_id):
