@@ -40,21 +40,21 @@ BATCH_POLL_SECONDS = 0.2
 
 
 @cache
-def _booleans() -> dict:
-    return {
-        node: frozenset(
-            name
-            for section in ("required", "optional")
-            for name, spec in (cls.INPUT_TYPES().get(section) or {}).items()
-            if spec[0] == "BOOLEAN"
-        )
-        for node, cls in NODES.items()
-    }
+def _boolean_names(class_type: str) -> frozenset:
+    """The BOOLEAN-declared inputs of one of this pack's classes, read once per class (only classes that appear
+    in a prompt are asked, so one class whose INPUT_TYPES fails cannot switch the guard off for the others)."""
+    info = NODES[class_type].INPUT_TYPES()
+    return frozenset(
+        name
+        for section in ("required", "optional")
+        for name, spec in (info.get(section) or {}).items()
+        if spec[0] == "BOOLEAN"
+    )
 
 
 def boolean_inputs(class_type) -> frozenset:
     """The BOOLEAN-declared inputs of this pack's node classes (other packs' nodes are left alone)."""
-    return _booleans().get(class_type, frozenset()) if isinstance(class_type, str) else frozenset()
+    return _boolean_names(class_type) if isinstance(class_type, str) and class_type in NODES else frozenset()
 
 
 def guard_prompt(json_data):
