@@ -40,21 +40,21 @@ BATCH_POLL_SECONDS = 0.2
 
 
 @cache
-def _booleans() -> dict:
-    return {
-        node: frozenset(
-            name
-            for section in ("required", "optional")
-            for name, spec in (cls.INPUT_TYPES().get(section) or {}).items()
-            if spec[0] == "BOOLEAN"
-        )
-        for node, cls in NODES.items()
-    }
+def _boolean_names(class_type: str) -> frozenset:
+    """The BOOLEAN-declared inputs of one of this pack's classes, read once per class (only classes that appear
+    in a prompt are asked, so one class whose INPUT_TYPES fails cannot switch the guard off for the others)."""
+    info = NODES[class_type].INPUT_TYPES()
+    return frozenset(
+        name
+        for section in ("required", "optional")
+        for name, spec in (info.get(section) or {}).items()
+        if spec[0] == "BOOLEAN"
+    )
 
 
 def boolean_inputs(class_type) -> frozenset:
     """The BOOLEAN-declared inputs of this pack's node classes (other packs' nodes are left alone)."""
-    return _booleans().get(class_type, frozenset()) if isinstance(class_type, str) else frozenset()
+    return _boolean_names(class_type) if isinstance(class_type, str) and class_type in NODES else frozenset()
 
 
 def guard_prompt(json_data):
@@ -126,6 +126,7 @@ class Api:
         self.store = TemplateStore(PACK_TEMPLATES, user_dir)
         self.seeds = SeedState()
         self._templates: dict = {}
+        self._watchers: set = set()  # running qg.batch watchers (the loop keeps only weak references to tasks)
 
     # --- templates ---
 
@@ -323,7 +324,9 @@ class Api:
             record = {"template": template.name, "params": used, "batch_id": batch_id, "index": index}
             self.put({k: body[k] for k in ("client_id", "extra_data") if k in body}, prompt_id, prompt, outputs, record)
             items.append({"prompt_id": prompt_id, "params": used})
-        asyncio.get_running_loop().create_task(self.watch_batch(batch_id, items, body.get("client_id")))
+        task = asyncio.get_running_loop().create_task(self.watch_batch(batch_id, items, body.get("client_id")))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
         return web.json_response({"batch_id": batch_id, "items": items})
 
     async def watch_batch(self, batch_id: str, items: list, client_id):

@@ -181,8 +181,9 @@ def test_store_names_and_atomic_writes(tmp_path):
 def test_boolean_guard_reads_spelled_booleans_and_refuses_the_rest():
     prompt = {"1": {"class_type": "QG_Gate", "inputs": {"open": "False", "value": ["2", 0]}}, "2": {"class_type": "X"}}
     prompt["3"] = {"class_type": "QG_Gate", "inputs": {"open": "no"}}
+    prompt["4"] = {"class_type": "QG_Gate", "inputs": {"open": {"__value__": "false"}}}
     guard_booleans(prompt, lambda c: {"open"} if c == "QG_Gate" else set())
-    assert prompt["1"]["inputs"]["open"] is False
+    assert prompt["1"]["inputs"]["open"] is False and prompt["4"]["inputs"]["open"] is False
     with pytest.raises(QGError, match=r"QG_Gate #3: input 'open' is a BOOLEAN; the string 'no'"):
         bool(prompt["3"]["inputs"]["open"])
     assert json.dumps(prompt["3"]["inputs"]["open"]) == '"no"'

@@ -242,7 +242,10 @@ def test_boolean_guard_on_plain_post_prompt(client):
     assert gate_open.outputs["3"]["qg_record"][0]["value"] == "passed"
     switched = client.run(switch_prompt("false", label))
     assert switched.outputs["4"]["qg_record"][0]["value"] == "on_false"
-    for prompt, node, name in [(gate_prompt("no", label), "2", "open"), (switch_prompt("0", label), "3", "condition")]:
+    wrapped = gate_prompt({"__value__": "no"}, label)  # ComfyUI unwraps {"__value__": ...} before bool()
+    cases = [(gate_prompt("no", label), "2", "open"), (switch_prompt("0", label), "3", "condition")]
+    cases.append((wrapped, "2", "open"))
+    for prompt, node, name in cases:
         status, reply = call(client, "POST", "/prompt", {"prompt": prompt})
         assert status == 400, reply
         error = reply["node_errors"][node]["errors"][0]

@@ -671,6 +671,8 @@ def guard_booleans(prompt: Any, boolean_inputs: Callable[[str], Iterable[str]]) 
         inputs = entry["inputs"]
         for name in names:
             raw = inputs.get(name)
+            if isinstance(raw, dict) and set(raw) == {"__value__"}:  # ComfyUI unwraps this before bool()
+                raw = inputs[name] = raw["__value__"]
             if not isinstance(raw, str) or isinstance(raw, RefusedBoolean):
                 continue
             spelled = SPELLED.get(raw.strip().lower())
