@@ -36,6 +36,7 @@ DEFAULT_ARCHITECTURE = "ViT-L-14-quickgelu"
 CROPS = ("center", "pad", "multi")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+REDUCING_GAP = 2.0  # see _resize
 CHUNK = 8  # images preprocessed and encoded at a time: bounds memory for any batch size
 TEXT_CACHE = 256  # prompts whose embeddings a scorer keeps
 LOGIT_SCALE = 100.0  # CLIP's trained temperature, used for zero-shot probabilities
@@ -283,7 +284,7 @@ def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     faster (the resize dominates preprocessing on the CPU)."""
     if images.shape[-2:] == (height, width):
         return images
-    k = int(min(images.shape[-2] / height, images.shape[-1] / width) // 2)
+    k = int(min(images.shape[-2] / height, images.shape[-1] / width) // REDUCING_GAP)
     if k >= 2:
         images = F.avg_pool2d(images, k, ceil_mode=True, count_include_pad=False)
     return F.interpolate(images, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
