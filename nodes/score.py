@@ -109,7 +109,7 @@ def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> S
     import comfy.model_patcher
 
     started = time.perf_counter()
-    model, model_id, preprocess = build_encoder(encoder_path, architecture)
+    model, model_id, preprocess, embed_dim = build_encoder(encoder_path, architecture)
     load_device = mm.get_torch_device()
     dtype = _dtype(precision, load_device)
     model = model.to(dtype)
@@ -120,18 +120,16 @@ def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> S
     std = tuple(preprocess.get("std") or OPENAI_STD)
     size = model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else int(size)
-    tokenizer = None
-    if hasattr(model, "encode_text"):
-        from open_clip.tokenizer import SimpleTokenizer
+    from open_clip.tokenizer import SimpleTokenizer
 
-        tokenizer = SimpleTokenizer(context_length=getattr(model, "context_length", 77) or 77)
+    tokenizer = SimpleTokenizer(context_length=getattr(model, "context_length", 77) or 77)
 
     def activate() -> torch.device:
         mm.load_models_gpu([patcher], force_full_load=True)
         return patcher.load_device
 
     def encode_images(pixels: torch.Tensor) -> torch.Tensor:
-        return model.encode_image(normalise(pixels.to(patcher.load_device, dtype), mean, std))
+        return model.encode_image(normalise(pixels.to(patcher.load_device), mean, std).to(dtype))
 
     def encode_texts(texts: list[str]) -> torch.Tensor:
         return model.encode_text(tokenizer(texts).to(patcher.load_device))
@@ -144,13 +142,12 @@ def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> S
         load_device,
         time.perf_counter() - started,
     )
-    embed_dim = model.text_projection.shape[-1] if tokenizer is not None else model.visual.output_dim
     return Scorer(
         model_id=model_id,
         image_size=size,
-        embed_dim=int(embed_dim),
+        embed_dim=embed_dim,
         encode_images=encode_images,
-        encode_texts=encode_texts if tokenizer is not None else None,
+        encode_texts=encode_texts,
         activate=activate,
     )
 

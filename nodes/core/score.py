@@ -246,8 +246,9 @@ def encoder_config(weights: str | Path, architecture: str) -> tuple[str, dict, d
     return name, cfg, {}
 
 
-def build_encoder(weights: str | Path, architecture: str) -> tuple[torch.nn.Module, str, dict]:
-    """An open_clip model with the file's weights (CPU, fp32, eval), its id and its preprocess config."""
+def build_encoder(weights: str | Path, architecture: str) -> tuple[torch.nn.Module, str, dict, int]:
+    """An open_clip model with the file's weights (CPU, fp32, eval), its id, its preprocess config and its
+    embedding width."""
     require_open_clip()
     from open_clip.convert import convert_state_dict
     from open_clip.model import CLIP, CustomTextCLIP
@@ -270,7 +271,7 @@ def build_encoder(weights: str | Path, architecture: str) -> tuple[torch.nn.Modu
             f"the weights in {Path(weights).name} do not fit architecture {model_id}: pick the matching "
             f"architecture or put an open_clip config next to the file as {sidecar(Path(weights)).name} ({e})"[:1500]
         ) from e
-    return model.eval().requires_grad_(False), model_id, preprocess
+    return model.eval().requires_grad_(False), model_id, preprocess, int(cfg["embed_dim"])
 
 
 # ---------------------------------------------------------------- preprocessing (tensors, on any device)
