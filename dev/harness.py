@@ -193,6 +193,8 @@ class RunResult:
     error: dict | None = None  # the execution_error event, if any
     history: dict = field(default_factory=dict)
     seconds: float = 0.0
+    loop_events: list = field(default_factory=list)  # data of the "qg.loop" events, in order
+    progress: list = field(default_factory=list)  # data of the "progress" events, in order
 
     @property
     def executed(self) -> set:
@@ -258,8 +260,8 @@ class ComfyClient:
                 raw = ws.recv()
             except websocket.WebSocketTimeoutException:
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s") from None
-            if not isinstance(raw, str):
-                continue  # binary previews
+            if not isinstance(raw, str) or raw.startswith('{"type": "progress_state"'):
+                continue  # binary previews; progress_state lists every node of the prompt each time
             message = json.loads(raw)
             data = message.get("data", {})
             if data.get("prompt_id") != prompt_id:
@@ -273,6 +275,10 @@ class ComfyClient:
                 result.cached.extend(data["nodes"])
             elif kind == "execution_error":
                 result.error = data
+            elif kind == "qg.loop":
+                result.loop_events.append(data)
+            elif kind == "progress":
+                result.progress.append(data)
         result.seconds = time.perf_counter() - start
         result.history = self.history(prompt_id)
         result.status = result.history.get("status", {}).get("status_str", "unknown")

@@ -7,6 +7,10 @@ export const QG_NODE_IDS = Object.freeze([
   "QG_Select",
   "QG_BoolOp",
   "QG_Gate",
+  "QG_RetryStart",
+  "QG_RetryEnd",
+  "QG_RetryBlock",
+  "QG_RetryStep",
 ]);
 
 export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");
