@@ -216,7 +216,8 @@ class ComfyClient:
     def _socket(self) -> websocket.WebSocket:
         if self._ws is None:
             ws_url = self.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}"
-            self._ws = websocket.create_connection(ws_url, timeout=30)
+            # skip_utf8_validation: pure-Python validation of ComfyUI's large progress_state frames is slow
+            self._ws = websocket.create_connection(ws_url, timeout=30, skip_utf8_validation=True)
         return self._ws
 
     def close(self) -> None:
@@ -295,6 +296,20 @@ class ComfyClient:
                 return time.perf_counter() - start
             time.sleep(interval)
         raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+
+    def run_without_socket(self, prompt: dict, timeout: float = 300.0) -> RunResult:
+        """Queue without a websocket client (as a plain API caller does), poll until done, read /history.
+        Only ``status``, ``history`` and ``seconds`` are filled in."""
+        start = time.perf_counter()
+        prompt_id = self.queue(prompt, use_socket=False)
+        deadline = time.monotonic() + timeout
+        while not (entry := self.history(prompt_id)).get("status", {}).get("completed") is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+            time.sleep(0.05)
+        result = RunResult(prompt_id=prompt_id, status=entry["status"]["status_str"], history=entry)
+        result.seconds = time.perf_counter() - start
+        return result
 
     def history(self, prompt_id: str) -> dict:
         return self.get(f"/history/{prompt_id}").get(prompt_id, {})

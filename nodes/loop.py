@@ -70,7 +70,8 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
     graph = GraphBuilder()
     if first == last:
         body = state.config.body
-        copies, candidate, score = copy_body(body, graph.prefix, first)
+        spec = state.config.spec
+        copies, candidate, score = copy_body(body, graph.prefix, (spec, spec.seed_of(first), first))
         if STEP_ID in copies:
             raise QGError(f"a node in the loop body has the id {STEP_ID!r}, which the loop needs for itself")
         for local_id, (class_type, inputs, display) in copies.items():
@@ -126,13 +127,15 @@ class RetryStart(QGNode):
                     "attempt.",
                 ),
             },
-            "hidden": {"unique_id": "UNIQUE_ID", "attempt": ("INT",)},
+            "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    def execute(self, seed, max_attempts, seed_step, unique_id=None, attempt=1):
+    def execute(self, seed, max_attempts, seed_step, unique_id=None):
+        """Attempt 1 (the body as drawn); the copies of the body for later attempts get their seed and
+        attempt number as values from Retry End's expansion."""
         with self.errors_named(unique_id):
             spec = LoopSpec(str(unique_id), int(seed), int(seed_step), check_max_attempts(max_attempts))
-            return (spec, spec.seed_of(attempt), int(attempt))
+            return (spec, spec.seed, 1)
 
 
 class RetryEnd(QGNode):

@@ -197,9 +197,10 @@ def _links(node: dict):
 
 @dataclass(frozen=True, eq=False)
 class Body:
-    """The nodes copied for each attempt: ``nodes`` (id -> {"class_type", "inputs"}) are the start node,
-    the body (downstream of start and upstream of end) and the nodes that hang off the body towards an
-    output node; ``candidate`` and ``score`` are the end node's two inputs."""
+    """The nodes copied for each attempt: ``nodes`` (id -> {"class_type", "inputs"}) are the body
+    (downstream of ``start`` and upstream of end) and the nodes that hang off it towards an output node;
+    ``candidate`` and ``score`` are the end node's two inputs. The start node itself is not copied: each
+    copy gets its attempt's outputs as values."""
 
     start: str
     nodes: dict = field(default_factory=dict)
@@ -253,7 +254,7 @@ def find_body(get_node, node_ids, start: str, end: str, is_output, display=lambd
         if node not in wanted:
             wanted.add(node)
             stack.extend(parents[node])
-    copied = body | wanted | {start}
+    copied = body | wanted
     return Body(
         start=start,
         nodes={n: graph[n] for n in copied},
@@ -274,21 +275,22 @@ def plan(first: int, last: int, fanout: int = FANOUT) -> list[tuple[int, int]]:
     return [(a, min(a + size - 1, last)) for a in range(first, last + 1, size)]
 
 
-def copy_body(body: Body, prefix: str, attempt: int) -> tuple[dict, Any, Any]:
+def copy_body(body: Body, prefix: str, start_outputs: tuple) -> tuple[dict, Any, Any]:
     """One attempt's copy of the body for a GraphBuilder whose ids are ``prefix + local id`` (the local id
-    is the original id): links between copied nodes point at the copies, every other link and constant
-    stays as it is (so nodes outside the body run once), and the start node's copy gets the attempt
-    number. Returns {local id: (class_type, inputs, display id)} and the step node's candidate and score."""
+    is the original id): links between copied nodes point at the copies, links to the start node become
+    this attempt's values ``start_outputs`` (loop, seed, attempt), and every other link and constant stays
+    as it is, so nodes outside the body run once. Returns {local id: (class_type, inputs, display id)} and
+    the step node's candidate and score inputs."""
 
     def remap(value):
+        if is_link(value) and value[0] == body.start:
+            return start_outputs[int(value[1])]
         if is_link(value) and value[0] in body.nodes:
             return [prefix + value[0], value[1]]
         return value
 
-    nodes = {}
-    for node_id, info in body.nodes.items():
-        inputs = {name: remap(value) for name, value in info["inputs"].items()}
-        if node_id == body.start:
-            inputs["attempt"] = attempt
-        nodes[node_id] = (info["class_type"], inputs, body.display.get(node_id, node_id))
+    nodes = {
+        node_id: (info["class_type"], {name: remap(v) for name, v in info["inputs"].items()}, body.display[node_id])
+        for node_id, info in body.nodes.items()
+    }
     return nodes, remap(body.candidate), remap(body.score)
