@@ -204,7 +204,8 @@ def test_unchanged_requeue_runs_nothing_and_a_changed_threshold_reuses_attempts(
     assert again.executing == [] and g.end in again.cached
     g.nodes[g.end]["inputs"]["threshold"] = 8.0  # same attempts 1-3, then 4 and 5
     assert results(run_ok(cclient, g), g)[3:5] == [5, False]
-    assert g.counts(cclient)["body"] == 5
+    if cache_server.name != "lru":  # --cache-lru 10 may have evicted attempts 2 and 3 by now
+        assert g.counts(cclient)["body"] == 5
 
 
 def test_an_interrupt_stops_the_loop_and_the_next_run_is_right(cclient):
