@@ -199,9 +199,12 @@ class RetryEnd(QGNode):
         with self.errors_named(node):
             if not isinstance(loop, LoopSpec):
                 raise QGError(f"loop must come from a Retry Start node, got {type(loop).__name__}")
+            # only this node's own level of the graph: never the nodes other loops expanded into
+            parent = dynprompt.get_parent_node_id(unique_id)
+            level = [n for n in dynprompt.all_node_ids() if dynprompt.get_parent_node_id(n) == parent]
             body = find_body(
                 dynprompt.get_node,
-                dynprompt.all_node_ids(),
+                level,
                 loop.start,
                 unique_id,
                 _is_output,

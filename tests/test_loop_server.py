@@ -277,3 +277,38 @@ def test_memory_of_a_loop_of_big_bodies(server, client):
     figures = f"RSS {before:.0f} MB -> {first:.0f} MB after one loop -> {second:.0f} MB after another"
     assert first - before <= 40 * image_mb * 1.25 + 64, figures
     assert second - first <= 0.15 * 40 * image_mb, figures
+
+
+def test_a_nested_loop_with_a_preview_copies_only_its_own_level(client):
+    """The outer loop's body holds an inner loop whose body feeds a preview and reads a node of the outer
+    body. When the outer end looks for its body, the inner loop's expansion (copies of that preview) is
+    already in the graph: copying those too would run stale previews again in every outer attempt."""
+    g = Graph()
+    outer = g.add("QG_RetryStart", seed=10, max_attempts=3, seed_step=100)
+    shared = g.probe("shared", g.out(outer, 1))
+    inner = g.add("QG_RetryStart", seed=g.out(outer, 1), max_attempts=2, seed_step=1)
+    score = g.add(
+        "QGTest_SeedScore", seed=g.out(inner, 1), scores='{"211": 5}', default=1.0, label=g.label("inner"), after=shared
+    )
+    preview = g.record(g.out(score, 1), "preview")
+    inner_end = g.add(
+        "QG_RetryEnd", loop=g.out(inner), candidate=g.out(score, 1), score=g.out(score), threshold=9.0, mode="best_of_n"
+    )
+    outer_end = g.add(
+        "QG_RetryEnd",
+        loop=g.out(outer),
+        candidate=g.out(inner_end, 0),
+        score=g.out(inner_end, 1),
+        threshold=9.0,
+        mode="best_of_n",
+    )
+    best = g.record(g.out(outer_end, 0))
+    result = run_ok(client, g)
+    assert recorded(result, best) == 211
+    previews = sorted(
+        o["qg_record"][0]["value"]
+        for k, o in result.outputs.items()
+        if result.history["meta"][k]["display_node"] == preview
+    )
+    assert previews == [10, 11, 110, 111, 210, 211]
+    assert g.counts(client) == {"shared": 3, "inner": 6, "preview": 6, "out": 1}
