@@ -7,6 +7,7 @@ from __future__ import annotations
 from .common import ANY, QGNode, combo, integer, number
 from .core.errors import QGError
 from .core.loop import (
+    FANOUT,
     MAX_ATTEMPTS,
     MODES,
     ON_FAIL,
@@ -61,28 +62,36 @@ def _report(state: State) -> None:
 
 
 def _advance(state: State, first: int, last: int) -> dict | tuple:
-    """Attempts first..last: the final outputs once the loop is done, else an expansion (one copy of the
-    body and its step node for one attempt, a chain of smaller blocks for several)."""
+    """Attempts first..last: the final outputs once the loop is done, else an expansion. A range that fits
+    one chain (at most FANOUT attempts) becomes a copy of the body per attempt, each followed by a step node
+    whose candidate and score are lazy, so a copy runs only when the step before it says "go on". Output
+    nodes in an expansion always run, so a body with output nodes hanging off it gets one block node per
+    attempt instead, which expands its copy only when it runs. Larger ranges become a chain of blocks."""
     if state.done:
         return outputs(state, _blocker())
     from comfy_execution.graph_utils import GraphBuilder
 
     graph = GraphBuilder()
-    if first == last:
-        body = state.config.body
-        spec = state.config.spec
-        copies, candidate, score = copy_body(body, graph.prefix, (spec, spec.seed_of(first), first))
-        if STEP_ID in copies:
-            raise QGError(f"a node in the loop body has the id {STEP_ID!r}, which the loop needs for itself")
-        for local_id, (class_type, inputs, display) in copies.items():
-            graph.node(class_type, id=local_id, **inputs).set_override_display_id(display)
-        tail = graph.node(RetryStep.NODE_ID, id=STEP_ID, state=state, candidate=candidate, score=score)
+    body, spec = state.config.body, state.config.spec
+    if first == last or (not body.outputs and last - first < FANOUT):
+        previous = state
+        for attempt in range(first, last + 1):
+            local = "" if first == last else f"{attempt}."
+            start_outputs = (spec, spec.seed_of(attempt), attempt)
+            copies, candidate, score = copy_body(body, graph.prefix + local, start_outputs)
+            if STEP_ID in copies:
+                raise QGError(f"a node in the loop body has the id {STEP_ID!r}, which the loop needs for itself")
+            for local_id, (class_type, inputs, display) in copies.items():
+                graph.node(class_type, id=local + local_id, **inputs).set_override_display_id(display)
+            tail = graph.node(RetryStep.NODE_ID, id=local + STEP_ID, state=previous, candidate=candidate, score=score)
+            tail.set_override_display_id(state.config.node)
+            previous = tail.out(len(END_TYPES))
     else:
         previous = state
         for a, b in plan(first, last):
             tail = graph.node(RetryBlock.NODE_ID, id=f"b{a}", state=previous, first=a, last=b)
+            tail.set_override_display_id(state.config.node)
             previous = tail.out(len(END_TYPES))
-    tail.set_override_display_id(state.config.node)
     return {"result": tuple(tail.out(i) for i in range(len(END_TYPES) + 1)), "expand": graph.finalize()}
 
 
@@ -261,7 +270,8 @@ class RetryStep(QGNode):
     CATEGORY = INTERNAL
     DESCRIPTION = (
         "Internal to Retry End, which creates it while the loop runs; not meant to be placed by hand. Records "
-        "one attempt's candidate and score and decides whether the loop goes on."
+        "one attempt's candidate and score and decides whether the loop goes on; once the loop is done it "
+        "passes the result on without running its attempt."
     )
     RETURN_TYPES = (*END_TYPES, STATE)
     RETURN_NAMES = (*END_NAMES, "state")
@@ -272,10 +282,11 @@ class RetryStep(QGNode):
         return {
             "required": {
                 "state": (STATE, {"tooltip": "The loop state before this attempt (internal)."}),
-                "candidate": (ANY, {"tooltip": "This attempt's candidate."}),
+                "candidate": (ANY, {"lazy": True, "tooltip": "This attempt's candidate (runs only if needed)."}),
                 "score": (
                     "FLOAT",
                     {
+                        "lazy": True,
                         "forceInput": True,
                         "default": 0.0,
                         "min": -1e9,
@@ -288,8 +299,12 @@ class RetryStep(QGNode):
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    def execute(self, state, candidate, score, unique_id=None):
+    def check_lazy_status(self, state, candidate=None, score=None, unique_id=None):
+        return [] if state.done else ["candidate", "score"]
+
+    def execute(self, state, candidate=None, score=None, unique_id=None):
         with RetryEnd.errors_named(state.config.node):
-            state = state.record(candidate, score)
-            _report(state)
+            if not state.done:  # else the loop ended before this attempt: pass the result on
+                state = state.record(candidate, score)
+                _report(state)
             return outputs(state, _blocker())

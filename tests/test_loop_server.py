@@ -227,11 +227,14 @@ def test_an_interrupt_stops_the_loop_and_the_next_run_is_right(cclient):
 
 
 def test_ids_stay_short_and_nesting_shallow(client):
-    """100 attempts already take the deepest shape (end -> block of attempts -> one attempt)."""
+    """100 attempts with a preview hanging off the body take the deepest shape: end -> block of attempts ->
+    one attempt's block -> its copy of the body."""
     g = loop_graph({}, max_attempts=100, mode="best_of_n")
+    g.record([g.body, 0], "preview")
     result = run_ok(client, g)
     longest = max(result.executing, key=len)
     assert len(longest) < 40 and longest.count(".0.0.") == 3, longest
+    assert g.counts(client)["preview"] == 100
 
 
 def test_a_thousand_attempts(server, client):
