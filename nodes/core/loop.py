@@ -5,13 +5,14 @@ Nothing here imports ComfyUI. A prompt graph is read through ``get_node(id) -> {
 and a list of node ids, so the walks are testable on plain dicts. Bad input raises ``QGError``.
 
 Shape of a loop at run time (see README "Retry loop"): attempt 1 is the body as the user drew it; the end
-node records it and, unless it is done, expands into a chain of at most ``FANOUT`` blocks covering the
-remaining attempts. A block of several attempts expands into a chain of at most ``FANOUT`` smaller blocks;
-a block of one attempt expands into one copy of the body plus the step node that records it. Each block
-passes on without expanding once the state says the loop is done, so no attempt runs after the decision
-to stop. The state flows from block to block as a link within one chain and as a value into a new
-expansion, so no node's ancestry reaches back into earlier expansions: nesting stays three levels deep
-and every chain at most ``FANOUT`` long, whatever ``max_attempts`` is.
+node records it and, unless it is done, expands the remaining attempts. Up to ``FANOUT`` attempts become
+one chain: a copy of the body per attempt, each followed by a step node whose candidate and score inputs are
+lazy, so a copy runs only when the step before it says "go on". More attempts become a chain of at most
+``FANOUT`` block nodes, each expanding such a chain when it runs (and passing the result on without
+expanding once the loop is done). A body with output nodes hanging off it gets one block per attempt
+instead (output nodes in an expansion always run). The state flows as a link within one chain and as a
+value into a new expansion, so no node's ancestry reaches back into earlier expansions: nesting stays at
+most three levels deep and every chain at most ``FANOUT`` long, whatever ``max_attempts`` is.
 """
 
 from __future__ import annotations
