@@ -212,8 +212,10 @@ def test_an_interrupt_stops_the_loop_and_the_next_run_is_right(cclient):
     g = loop_graph({"115": 7}, max_attempts=30, delay=0.2)
     other = ComfyClient(cclient.url)
 
-    def interrupt():
-        time.sleep(1.5)
+    def interrupt():  # once the loop is under way (an interrupt before the prompt starts is dropped)
+        deadline = time.monotonic() + 60
+        while g.counts(other).get("body", 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         other.request("POST", "/interrupt", {})
 
     thread = threading.Thread(target=interrupt)
@@ -222,7 +224,7 @@ def test_an_interrupt_stops_the_loop_and_the_next_run_is_right(cclient):
     thread.join()
     assert result.status == "error" and result.error is None  # interrupted, not failed
     ran = g.counts(cclient)["body"]
-    assert 1 <= ran < 12
+    assert 3 <= ran < 16
     assert results(run_ok(cclient, g), g)[:5] == [115, 7.0, 115, 16, True]
 
 
@@ -315,3 +317,21 @@ def test_a_nested_loop_with_a_preview_copies_only_its_own_level(client):
     )
     assert previews == [10, 11, 110, 111, 210, 211]
     assert g.counts(client) == {"shared": 3, "inner": 6, "preview": 6, "out": 1}
+
+
+def test_technical_score_as_the_score(client):
+    """The pack's weights-free score in the loop: the best of three noise images by QG_TechnicalScore."""
+    if "QG_TechnicalScore" not in client.get("/object_info"):
+        pytest.skip("QG_TechnicalScore is not in this build (it comes with the scoring issue)")
+    g = Graph()
+    start = g.add("QG_RetryStart", seed=7, max_attempts=3, seed_step=1)
+    image = g.out(g.add("QGTest_Noise", seed=g.out(start, 1), size=64))
+    score = g.add("QG_TechnicalScore", image=image, reduce="max")
+    end = g.add(
+        "QG_RetryEnd", loop=g.out(start, 0), candidate=image, score=g.out(score), threshold=11.0, mode="best_of_n"
+    )
+    best_score, history = g.record(g.out(end, 1), "score"), g.record(g.out(end, 5), "history")
+    result = run_ok(client, g)
+    scores = [h["score"] for h in json.loads(recorded(result, history))]
+    assert len(scores) == 3 and all(0 <= x <= 10 for x in scores)
+    assert recorded(result, best_score) == max(scores)
