@@ -335,3 +335,46 @@ def test_technical_score_as_the_score(client):
     scores = [h["score"] for h in json.loads(recorded(result, history))]
     assert len(scores) == 3 and all(0 <= x <= 10 for x in scores)
     assert recorded(result, best_score) == max(scores)
+
+
+def test_a_linked_max_attempts_out_of_range_is_an_error_naming_the_node(client):
+    g = loop_graph()
+    g.nodes[g.start]["inputs"]["max_attempts"] = g.json("5000")  # only known at run time
+    result = client.run(g.nodes)
+    assert result.status == "error"
+    assert result.error["exception_message"].startswith(f"Retry Start (QG) #{g.start}: max_attempts must be from 1")
+    assert "body" not in g.counts(client)
+
+
+def test_an_error_inside_an_attempt_fails_the_prompt_and_the_worker_goes_on(client):
+    """Attempt 3's copy of the body raises (ComfyUI reports it on the Retry End, the node it expanded from);
+    no later attempt runs and the next prompt is served."""
+    g = loop_graph({}, max_attempts=6, mode="best_of_n")
+    third = g.add("QG_Compare", a=[g.start, 2], comparison="==", b=3)
+    shape = g.add("QG_Switch", condition=g.out(third), on_true=g.json('"2,x"'), on_false=g.json('"2"'))
+    g.nodes[g.body]["inputs"]["value"] = g.out(g.add("QGTest_Tensor", shape=g.out(shape), fill=1.0))
+    result = client.run(g.nodes)
+    assert result.status == "error" and result.error["node_id"] == g.end
+    assert "invalid literal for int()" in result.error["exception_message"]
+    assert g.counts(client)["body"] == 2
+    small = loop_graph({"101": 9}, max_attempts=3)
+    assert results(run_ok(client, small), small)[3] == 2
+
+
+def test_an_interrupt_of_a_long_loop_queued_without_a_client(server, client):
+    g = loop_graph({}, max_attempts=1000, mode="best_of_n")
+    prompt_id = client.queue(g.nodes, use_socket=False)
+    deadline = time.monotonic() + 60
+    while g.counts(client).get("body", 0) < 3:  # under way (an interrupt before the prompt starts is dropped)
+        assert time.monotonic() < deadline, "the loop did not start"
+        time.sleep(0.05)
+    client.request("POST", "/interrupt", {})
+    while client.history(prompt_id).get("status", {}).get("completed") is None:
+        assert time.monotonic() < deadline, "the interrupted loop did not end"
+        time.sleep(0.1)
+    assert client.history(prompt_id)["status"]["status_str"] == "error"
+    ran = g.counts(client)["body"]
+    assert 3 <= ran < 1000
+    small = loop_graph({"101": 9}, max_attempts=3)
+    assert results(run_ok(client, small), small)[3] == 2
+    assert g.counts(client)["body"] == ran
