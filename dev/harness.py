@@ -218,6 +218,8 @@ class RunResult:
     error: dict | None = None  # the execution_error event, if any
     history: dict = field(default_factory=dict)
     seconds: float = 0.0
+    loop_events: list = field(default_factory=list)  # data of the "qg.loop" events, in order
+    progress: list = field(default_factory=list)  # data of the "progress" events, in order
 
     @property
     def executed(self) -> set:
@@ -239,7 +241,8 @@ class ComfyClient:
     def _socket(self) -> websocket.WebSocket:
         if self._ws is None:
             ws_url = self.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}"
-            self._ws = websocket.create_connection(ws_url, timeout=30)
+            # skip_utf8_validation: pure-Python validation of ComfyUI's large progress_state frames is slow
+            self._ws = websocket.create_connection(ws_url, timeout=30, skip_utf8_validation=True)
         return self._ws
 
     def close(self) -> None:
@@ -283,8 +286,8 @@ class ComfyClient:
                 raw = ws.recv()
             except websocket.WebSocketTimeoutException:
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s") from None
-            if not isinstance(raw, str):
-                continue  # binary previews
+            if not isinstance(raw, str) or raw.startswith('{"type": "progress_state"'):
+                continue  # binary previews; progress_state lists every node of the prompt each time
             message = json.loads(raw)
             data = message.get("data", {})
             if data.get("prompt_id") != prompt_id:
@@ -298,6 +301,10 @@ class ComfyClient:
                 result.cached.extend(data["nodes"])
             elif kind == "execution_error":
                 result.error = data
+            elif kind == "qg.loop":
+                result.loop_events.append(data)
+            elif kind == "progress":
+                result.progress.append(data)
         result.seconds = time.perf_counter() - start
         result.history = self.history(prompt_id)
         result.status = result.history.get("status", {}).get("status_str", "unknown")
@@ -330,6 +337,20 @@ class ComfyClient:
         reply.raise_for_status()
         data = reply.json()
         return f"{data['subfolder']}/{data['name']}" if data.get("subfolder") else data["name"]
+
+    def run_without_socket(self, prompt: dict, timeout: float = 300.0) -> RunResult:
+        """Queue without a websocket client (as a plain API caller does), poll until done, read /history.
+        Only ``status``, ``history`` and ``seconds`` are filled in."""
+        start = time.perf_counter()
+        prompt_id = self.queue(prompt, use_socket=False)
+        deadline = time.monotonic() + timeout
+        while not (entry := self.history(prompt_id)).get("status", {}).get("completed") is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+            time.sleep(0.05)
+        result = RunResult(prompt_id=prompt_id, status=entry["status"]["status_str"], history=entry)
+        result.seconds = time.perf_counter() - start
+        return result
 
     def history(self, prompt_id: str) -> dict:
         return self.get(f"/history/{prompt_id}").get(prompt_id, {})

@@ -20,6 +20,10 @@ export const QG_NODE_IDS = Object.freeze([
   "QG_ParamBool",
   "QG_ParamChoice",
   "QG_ParamSeed",
+  "QG_RetryStart",
+  "QG_RetryEnd",
+  "QG_RetryBlock",
+  "QG_RetryStep",
 ]);
 
 export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");

@@ -53,6 +53,7 @@ class QGNode:
 
     TITLE = ""
     FUNCTION = "execute"
+    NODE_ID = ""  # set by the registry: the id this class is registered under
 
     @classmethod
     def label(cls, unique_id=None) -> str:

@@ -227,12 +227,10 @@ class Select(QGNode):
         fresh Select by node expansion (at most MAX_SLOTS deep), keeping their slot numbers."""
         from comfy_execution.graph_utils import GraphBuilder
 
-        from .registry import node_id
-
         links = dynprompt.get_node(unique_id)["inputs"]
         graph = GraphBuilder()
         rest = graph.node(
-            node_id(type(self)), mode="first_non_empty", index=1, **{slot_name(i): links[slot_name(i)] for i in slots}
+            type(self).NODE_ID, mode="first_non_empty", index=1, **{slot_name(i): links[slot_name(i)] for i in slots}
         )
         return {"result": (rest.out(0), rest.out(1)), "expand": graph.finalize()}
 

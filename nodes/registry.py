@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import logic, score, template
+from . import logic, loop, score, template
 from .common import PACK_TAG
 
 NODES = {
@@ -24,13 +24,13 @@ NODES = {
     "QG_ParamBool": template.ParamBool,
     "QG_ParamChoice": template.ParamChoice,
     "QG_ParamSeed": template.ParamSeed,
+    "QG_RetryStart": loop.RetryStart,
+    "QG_RetryEnd": loop.RetryEnd,
+    "QG_RetryBlock": loop.RetryBlock,
+    "QG_RetryStep": loop.RetryStep,
 }
+for _node, _cls in NODES.items():
+    _cls.NODE_ID = _node  # node classes that expand into nodes of this pack read their ids here
 
 NODE_CLASS_MAPPINGS = dict(NODES)
 NODE_DISPLAY_NAME_MAPPINGS = {node: f"{cls.TITLE} ({PACK_TAG})" for node, cls in NODES.items()}
-_IDS = {cls: node for node, cls in NODES.items()}
-
-
-def node_id(cls: type) -> str:
-    """The id a node class is registered under (used when a node expands into nodes of this pack)."""
-    return _IDS[cls]

@@ -5,6 +5,9 @@
 - QGTest_Probe: passes a value on and counts its executions per label (GET /qgtest/counts); can be slow.
 - QGTest_Record: an output node that records what it received into the prompt's history.
 - QGTest_EagerSwitch: a non-lazy switch that evaluates both inputs (benchmark baseline).
+- QGTest_SeedScore: a deterministic score from a seed (a JSON table {seed: score} with a default); counts
+  its executions per label.
+- QGTest_Noise: a 1-image IMAGE of the given size filled from a seed (a big loop body for memory tests).
 """
 
 import math
@@ -130,10 +133,57 @@ class EagerSwitch:
         return (on_true if condition else on_false,)
 
 
+class SeedScore:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+                "scores": ("STRING", {"default": "{}"}),
+                "default": ("FLOAT", {"default": 0.0, "min": -1e9, "max": 1e9}),
+                "label": ("STRING", {"default": ""}),
+            },
+            "optional": {"after": (ANY, {})},
+        }
+
+    RETURN_TYPES = ("FLOAT", "INT")
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, seed, scores, default, label, after=None):
+        import json as json_module
+
+        _count(label)
+        table = json_module.loads(scores)
+        value = table.get(str(seed), default)
+        return (float("nan") if value == "nan" else float(value), seed)
+
+
+class Noise:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+                "size": ("INT", {"default": 64, "min": 1, "max": 4096}),
+            }
+        }
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, seed, size):
+        generator = torch.Generator().manual_seed(seed % (2**63))
+        return (torch.rand((1, size, size, 3), generator=generator),)
+
+
 NODE_CLASS_MAPPINGS = {
     "QGTest_Json": Json,
     "QGTest_Tensor": Tensor,
     "QGTest_Probe": Probe,
     "QGTest_Record": Record,
     "QGTest_EagerSwitch": EagerSwitch,
+    "QGTest_SeedScore": SeedScore,
+    "QGTest_Noise": Noise,
 }

@@ -1,0 +1,310 @@
+"""Retry loop nodes: Retry Start and Retry End (category ``quality_gate/loop``), plus two internal nodes the
+end node expands into. Thin adapters over ``core.loop``; the shape of the expansion is described there.
+"""
+
+from __future__ import annotations
+
+from .common import ANY, QGNode, combo, integer, number
+from .core.errors import QGError
+from .core.loop import (
+    FANOUT,
+    MAX_ATTEMPTS,
+    MODES,
+    ON_FAIL,
+    SEED_MAX,
+    Config,
+    LoopSpec,
+    State,
+    check_choice,
+    check_max_attempts,
+    copy_body,
+    find_body,
+    outputs,
+    plan,
+)
+
+CATEGORY = "quality_gate/loop"
+INTERNAL = "quality_gate/loop/internal"
+STATE = "QG_RETRY_STATE"
+STEP_ID = "qg_step"
+END_TYPES = (ANY, "FLOAT", "INT", "INT", "BOOLEAN", "STRING")
+END_NAMES = ("best", "best_score", "best_seed", "attempts", "passed", "history")
+END_TOOLTIPS = (
+    "The candidate of the best attempt (the first one to pass in until_threshold mode).",
+    "The score of the best attempt.",
+    "The seed of the best attempt.",
+    "How many attempts ran.",
+    "True when the best score reached the threshold.",
+    'Every attempt as JSON: [{"attempt": 1, "seed": ..., "score": ...}, ...] (a NaN score is null).',
+)
+
+
+def _blocker():
+    from comfy_execution.graph_utils import ExecutionBlocker
+
+    return ExecutionBlocker(None)
+
+
+def _report(state: State) -> None:
+    """After an attempt: the ``qg.loop`` event (to the client that queued the prompt) and ComfyUI progress
+    on the end node. The progress hook also raises if the user interrupted the prompt."""
+    import comfy.utils
+    from comfy_execution.utils import get_executing_context
+    from server import PromptServer
+
+    server = PromptServer.instance
+    context = get_executing_context()
+    prompt_id = context.prompt_id if context is not None else server.last_prompt_id
+    if server.client_id is not None:
+        server.send_sync("qg.loop", state.event(prompt_id), server.client_id)
+    spec = state.config.spec
+    comfy.utils.ProgressBar(spec.max_attempts, node_id=state.config.node).update_absolute(state.attempts)
+
+
+def _advance(state: State, first: int, last: int) -> dict | tuple:
+    """Attempts first..last: the final outputs once the loop is done, else an expansion. A range that fits
+    one chain (at most FANOUT attempts) becomes a copy of the body per attempt, each followed by a step node
+    whose candidate and score are lazy, so a copy runs only when the step before it says "go on". Output
+    nodes in an expansion always run, so a body with output nodes hanging off it gets one block node per
+    attempt instead, which expands its copy only when it runs. Larger ranges become a chain of blocks."""
+    if state.done:
+        return outputs(state, _blocker())
+    from comfy_execution.graph_utils import GraphBuilder
+
+    graph = GraphBuilder()
+    body, spec = state.config.body, state.config.spec
+    if first == last or (not body.outputs and last - first < FANOUT):
+        previous = state
+        for attempt in range(first, last + 1):
+            local = "" if first == last else f"{attempt}."
+            start_outputs = (spec, spec.seed_of(attempt), attempt)
+            copies, candidate, score = copy_body(body, graph.prefix + local, start_outputs)
+            if STEP_ID in copies:
+                raise QGError(f"a node in the loop body has the id {STEP_ID!r}, which the loop needs for itself")
+            for local_id, (class_type, inputs, display) in copies.items():
+                graph.node(class_type, id=local + local_id, **inputs).set_override_display_id(display)
+            tail = graph.node(RetryStep.NODE_ID, id=local + STEP_ID, state=previous, candidate=candidate, score=score)
+            tail.set_override_display_id(state.config.node)
+            previous = tail.out(len(END_TYPES))
+    else:
+        previous = state
+        for a, b in plan(first, last):
+            tail = graph.node(RetryBlock.NODE_ID, id=f"b{a}", state=previous, first=a, last=b)
+            tail.set_override_display_id(state.config.node)
+            previous = tail.out(len(END_TYPES))
+    return {"result": tuple(tail.out(i) for i in range(len(END_TYPES) + 1)), "expand": graph.finalize()}
+
+
+def _is_output(class_type: str) -> bool:
+    import nodes as comfy_nodes  # ComfyUI's nodes.py (this pack's own modules are imported relatively)
+
+    return getattr(comfy_nodes.NODE_CLASS_MAPPINGS.get(class_type), "OUTPUT_NODE", False) is True
+
+
+class RetryStart(QGNode):
+    TITLE = "Retry Start"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Starts a retry loop: everything downstream of this node and upstream of its Retry End runs once per "
+        "attempt, with seed = seed + (attempt - 1) * seed_step. Nodes outside the loop (model loaders, text "
+        "encoders) run once. Connect loop to Retry End, and seed (or attempt) into the nodes that make the "
+        f"candidate. At most {MAX_ATTEMPTS} attempts."
+    )
+    RETURN_TYPES = ("QG_LOOP", "INT", "INT")
+    RETURN_NAMES = ("loop", "seed", "attempt")
+    OUTPUT_TOOLTIPS = (
+        "Connect to Retry End's loop input.",
+        "This attempt's seed: seed + (attempt - 1) * seed_step, wrapping at 2^64.",
+        "This attempt's number, 1-based.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        seed = integer(0, 0, SEED_MAX, "The seed of attempt 1 (0 to 2^64 - 1).")
+        seed[1]["control_after_generate"] = True
+        return {
+            "required": {
+                "seed": seed,
+                "max_attempts": integer(
+                    4, 1, MAX_ATTEMPTS, f"The most attempts the loop runs, 1 to {MAX_ATTEMPTS}; never exceeded."
+                ),
+                "seed_step": integer(
+                    1,
+                    -SEED_MAX,
+                    SEED_MAX,
+                    "Added to the seed for each further attempt (wrapping at 2^64). 0 = the same seed every "
+                    "attempt.",
+                ),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def execute(self, seed, max_attempts, seed_step, unique_id=None):
+        """Attempt 1 (the body as drawn); the copies of the body for later attempts get their seed and
+        attempt number as values from Retry End's expansion."""
+        with self.errors_named(unique_id):
+            spec = LoopSpec(str(unique_id), int(seed), int(seed_step), check_max_attempts(max_attempts))
+            return (spec, spec.seed, 1)
+
+
+class RetryEnd(QGNode):
+    TITLE = "Retry End"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Ends a retry loop and keeps the best candidate. until_threshold stops at the first attempt whose "
+        "score >= threshold; best_of_n runs every attempt. Ties keep the earlier attempt; a NaN score never "
+        "wins or passes. Without a pass, on_fail returns the best (passed false), blocks everything "
+        "downstream, or fails the prompt. Output nodes that hang off the loop body (a preview of each "
+        "candidate) run for every attempt. Sends a qg.loop event and progress after each attempt. A loop "
+        "inside another loop's body works (the inner loop runs in full in each outer attempt)."
+    )
+    RETURN_TYPES = END_TYPES
+    RETURN_NAMES = END_NAMES
+    OUTPUT_TOOLTIPS = END_TOOLTIPS
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "loop": ("QG_LOOP", {"tooltip": "From Retry Start's loop output."}),
+                "candidate": (
+                    ANY,
+                    {"tooltip": "What an attempt makes (an image, a latent...): the loop keeps the best."},
+                ),
+                "score": (
+                    "FLOAT",
+                    {
+                        "forceInput": True,
+                        "default": 0.0,
+                        "min": -1e9,
+                        "max": 1e9,
+                        "step": 0.01,
+                        "tooltip": "This attempt's score (higher is better), e.g. from Technical Score.",
+                    },
+                ),
+                "threshold": number(
+                    6.0, -1e9, 1e9, "A score at or above this passes (same units as score, e.g. 0-10)."
+                ),
+                "mode": combo(
+                    MODES,
+                    "until_threshold",
+                    "until_threshold: stop at the first attempt that passes. best_of_n: run every attempt and "
+                    "keep the best.",
+                ),
+            },
+            "optional": {
+                "on_fail": combo(
+                    ON_FAIL,
+                    "return_best",
+                    "When no attempt passes: return_best = output the best anyway with passed false; block = "
+                    "skip everything downstream silently; error = fail the prompt with a message.",
+                ),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID", "dynprompt": "DYNPROMPT"},
+        }
+
+    def execute(self, loop, candidate, score, threshold, mode, on_fail="return_best", unique_id=None, dynprompt=None):
+        node = dynprompt.get_display_node_id(unique_id)
+        with self.errors_named(node):
+            if not isinstance(loop, LoopSpec):
+                raise QGError(f"loop must come from a Retry Start node, got {type(loop).__name__}")
+            # only this node's own level of the graph: never the nodes other loops expanded into
+            parent = dynprompt.get_parent_node_id(unique_id)
+            level = [n for n in dynprompt.all_node_ids() if dynprompt.get_parent_node_id(n) == parent]
+            body = find_body(
+                dynprompt.get_node,
+                level,
+                loop.start,
+                unique_id,
+                _is_output,
+                dynprompt.get_display_node_id,
+            )
+            config = Config(
+                loop,
+                float(threshold),
+                check_choice("mode", mode, MODES),
+                check_choice("on_fail", on_fail, ON_FAIL),
+                node,
+                body,
+            )
+            state = State(config).record(candidate, score)
+            _report(state)
+            result = _advance(state, 2, loop.max_attempts)
+        if isinstance(result, dict):
+            result["result"] = result["result"][: len(END_TYPES)]
+            return result
+        return result[: len(END_TYPES)]
+
+
+class RetryBlock(QGNode):
+    TITLE = "Retry Block"
+    CATEGORY = INTERNAL
+    DESCRIPTION = (
+        "Internal to Retry End, which creates it while the loop runs; not meant to be placed by hand. Runs "
+        "attempts first..last of a loop unless the loop is already done."
+    )
+    RETURN_TYPES = (*END_TYPES, STATE)
+    RETURN_NAMES = (*END_NAMES, "state")
+    OUTPUT_TOOLTIPS = (*END_TOOLTIPS, "The loop state after these attempts (internal).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "state": (STATE, {"tooltip": "The loop state before these attempts (internal)."}),
+                "first": integer(2, 1, MAX_ATTEMPTS, "The first attempt of this block (1-based)."),
+                "last": integer(2, 1, MAX_ATTEMPTS, "The last attempt of this block (inclusive)."),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def execute(self, state, first, last, unique_id=None):
+        with RetryEnd.errors_named(state.config.node):
+            if first != state.attempts + 1 and not state.done:
+                raise QGError(f"internal: block {first}..{last} after {state.attempts} attempts")
+            return _advance(state, first, last)
+
+
+class RetryStep(QGNode):
+    TITLE = "Retry Step"
+    CATEGORY = INTERNAL
+    DESCRIPTION = (
+        "Internal to Retry End, which creates it while the loop runs; not meant to be placed by hand. Records "
+        "one attempt's candidate and score and decides whether the loop goes on; once the loop is done it "
+        "passes the result on without running its attempt."
+    )
+    RETURN_TYPES = (*END_TYPES, STATE)
+    RETURN_NAMES = (*END_NAMES, "state")
+    OUTPUT_TOOLTIPS = (*END_TOOLTIPS, "The loop state after this attempt (internal).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "state": (STATE, {"tooltip": "The loop state before this attempt (internal)."}),
+                "candidate": (ANY, {"lazy": True, "tooltip": "This attempt's candidate (runs only if needed)."}),
+                "score": (
+                    "FLOAT",
+                    {
+                        "lazy": True,
+                        "forceInput": True,
+                        "default": 0.0,
+                        "min": -1e9,
+                        "max": 1e9,
+                        "step": 0.01,
+                        "tooltip": "This attempt's score.",
+                    },
+                ),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def check_lazy_status(self, state, candidate=None, score=None, unique_id=None):
+        return [] if state.done else ["candidate", "score"]
+
+    def execute(self, state, candidate=None, score=None, unique_id=None):
+        with RetryEnd.errors_named(state.config.node):
+            if not state.done:  # else the loop ended before this attempt: pass the result on
+                state = state.record(candidate, score)
+                _report(state)
+            return outputs(state, _blocker())
