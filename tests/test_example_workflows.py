@@ -2,8 +2,7 @@
 required input given, constants within the declared bounds and choices, every link to an existing output of
 a matching type. Model file names are not checked (the files are the user's).
 
-Node types that another issue adds and that are not registered yet are checked against the contract in
-design.md instead (``PENDING``), and only those; once registered, the live definition is used.
+A pack template may wrap the workflow as ``{"title", "description", "workflow"}``; the workflow is checked.
 """
 
 import json
@@ -14,12 +13,6 @@ from quality_gate.nodes.core.loop import find_body
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "example_workflows" / "api").glob("*.json"))
 MODEL_FILES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-PENDING = {  # design.md §3, until the scoring issue lands
-    "QG_TechnicalScore": {
-        "input": {"required": {"image": ["IMAGE", {}]}, "optional": {"reduce": [["max", "mean", "min", "first"], {}]}},
-        "output": ["FLOAT", "QG_SCORES", "STRING"],
-    }
-}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +36,7 @@ def _types_match(received: str, declared) -> bool:
 def _problems(workflow: dict, object_info: dict) -> list[str]:
     problems = []
     for node_id, node in workflow.items():
-        spec = object_info.get(node["class_type"]) or PENDING.get(node["class_type"])
+        spec = object_info.get(node["class_type"])
         if spec is None:
             problems.append(f"#{node_id}: unknown node type {node['class_type']}")
             continue
@@ -61,7 +54,7 @@ def _problems(workflow: dict, object_info: dict) -> list[str]:
                 if source is None:
                     problems.append(f"#{node_id}.{name}: link to missing node {value[0]}")
                     continue
-                outputs = (object_info.get(source["class_type"]) or PENDING.get(source["class_type"]))["output"]
+                outputs = object_info[source["class_type"]]["output"]
                 if value[1] >= len(outputs) or not _types_match(outputs[value[1]], kind):
                     problems.append(f"#{node_id}.{name}: link {value} does not give {kind}")
             elif isinstance(kind, list):
@@ -78,7 +71,9 @@ def _problems(workflow: dict, object_info: dict) -> list[str]:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_matches_the_live_object_info(path, object_info):
-    assert _problems(json.loads(path.read_text()), object_info) == []
+    data = json.loads(path.read_text())
+    workflow = data["workflow"] if isinstance(data.get("workflow"), dict) else data
+    assert _problems(workflow, object_info) == []
 
 
 def test_retry_example_runs_only_sampling_and_scoring_per_attempt(object_info):
