@@ -164,6 +164,9 @@ def test_ctrl_c_interrupts_its_own_prompt(server, client, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test run started in the background inherits SIGINT ignored, and Python then installs no Ctrl-C
+        # handler: give the client the default disposition, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     running = []
