@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
@@ -176,21 +177,25 @@ def _clip_vision_scorer(clip_vision, head) -> Scorer:
 
 
 class ScorerCache:
-    """Loaded scorers and heads by (files, options), reused across runs; a file that changed on disk is loaded
-    again."""
+    """Loaded encoders and heads by (files, options), reused across runs; a file that changed on disk is loaded
+    again. The least recently used entries beyond ``size`` are dropped, so switching between many encoders does
+    not keep them all in memory."""
 
-    def __init__(self):
-        self._entries: dict[tuple, tuple[tuple, object]] = {}
+    def __init__(self, size: int = 4):
+        self._entries: OrderedDict[tuple, tuple[tuple, object]] = OrderedDict()
         self._lock = threading.Lock()
+        self.size = size
 
     def get(self, key: tuple, signature: tuple, build):
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[0] == signature:
-                return entry[1]
-            scorer = build()
-            self._entries[key] = (signature, scorer)
-            return scorer
+            if entry is None or entry[0] != signature:
+                entry = (signature, build())
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            return entry[1]
 
 
 CACHE = ScorerCache()

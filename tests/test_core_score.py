@@ -143,6 +143,13 @@ def test_truncated_real_head_is_named(tmp_path):
         load_head(path)
 
 
+def test_pickled_objects_are_refused_without_torchs_unsafe_advice(tmp_path):
+    torch.save({"model": torch.nn.Linear(2, 1)}, tmp_path / "object.pth")
+    with pytest.raises(QGError, match="object.pth .*pickle of Python objects.*weights_only") as e:
+        load_weights(tmp_path / "object.pth", "an aesthetic head")
+    assert "weights_only=False" not in str(e.value) and "weights_only` set to `False" not in str(e.value)
+
+
 def test_missing_file_and_safetensors(tmp_path):
     with pytest.raises(QGError, match="does not exist"):
         load_weights(tmp_path / "nope.safetensors", "an open_clip encoder")

@@ -88,10 +88,12 @@ def load_weights(path: str | Path, what: str) -> dict:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        hint = "truncated or corrupt (download it again)"
-        if "TorchScript" in str(e) or "constants.pkl" in str(e):
-            hint = "a TorchScript archive, which cannot be loaded safely; use the state-dict (.safetensors) file"
-        raise QGError(f"{what} file {path.name} ({size} bytes) could not be read: it looks {hint}. ({e})") from e
+        hint, detail = "truncated or corrupt (download it again)", f" ({e})"
+        if "Weights only load failed" in str(e):  # torch's text goes on to suggest the unsafe way: leave it out
+            hint, detail = "like a pickle of Python objects, not plain tensors; refused for safety (weights_only)", ""
+        elif "TorchScript" in str(e) or "constants.pkl" in str(e):
+            hint = "like a TorchScript archive, which cannot be loaded safely; use the state-dict (.safetensors) file"
+        raise QGError(f"{what} file {path.name} ({size} bytes) could not be read: it looks {hint}.{detail}") from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
