@@ -66,7 +66,7 @@ def unrolled(count: int, seed: int) -> dict:
 
 def timed(client: ComfyClient, prompt: dict, how: str) -> float:
     if how == "polling":
-        return client.run_polling(prompt, timeout=1800)
+        return client.run_polling(prompt, timeout=1800).seconds
     result = client.run(prompt, timeout=1800)
     if result.status != "success":
         raise SystemExit(f"failed: {result.error}")

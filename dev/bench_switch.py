@@ -79,7 +79,7 @@ def main() -> None:
                         raise SystemExit(f"{variant} failed: {result.error}")
                     seconds = result.seconds
                 else:
-                    seconds = client.run_polling(workflow(variant, colour))
+                    seconds = client.run_polling(workflow(variant, colour)).seconds
                 times[variant, how].append(seconds)
         client.close()
     median = {key: statistics.median(t) for key, t in times.items()}

@@ -310,47 +310,27 @@ class ComfyClient:
         result.status = result.history.get("status", {}).get("status_str", "unknown")
         return result
 
-    def run_polling(self, prompt: dict, timeout: float = 300.0, interval: float = 0.005) -> float:
-        """Queue without a websocket client and poll /history until done; returns the wall time."""
+    def run_polling(self, prompt: dict, timeout: float = 300.0, interval: float = 0.005) -> RunResult:
+        """Queue without a websocket client (as a plain API caller does) and poll /history every ``interval``
+        seconds until done. Only ``status``, ``history`` and ``seconds`` (the wall time) are filled in."""
         start = time.perf_counter()
         prompt_id = self.queue(prompt, use_socket=False)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            entry = self.get(f"/history/{prompt_id}").get(prompt_id)
-            if entry and entry.get("status", {}).get("completed") is not None:
-                return time.perf_counter() - start
-            time.sleep(interval)
-        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
-
-    def upload_image(self, path: Path, name: str | None = None) -> str:
-        """Upload a local image into ComfyUI's input folder (POST /upload/image); returns the name LoadImage
-        takes."""
-        import requests
-
-        with open(path, "rb") as f:
-            reply = requests.post(
-                self.url + "/upload/image",
-                files={"image": (name or Path(path).name, f, "image/png")},
-                data={"overwrite": "true"},
-                timeout=60,
-            )
-        reply.raise_for_status()
-        data = reply.json()
-        return f"{data['subfolder']}/{data['name']}" if data.get("subfolder") else data["name"]
-
-    def run_without_socket(self, prompt: dict, timeout: float = 300.0) -> RunResult:
-        """Queue without a websocket client (as a plain API caller does), poll until done, read /history.
-        Only ``status``, ``history`` and ``seconds`` are filled in."""
-        start = time.perf_counter()
-        prompt_id = self.queue(prompt, use_socket=False)
-        deadline = time.monotonic() + timeout
-        while not (entry := self.history(prompt_id)).get("status", {}).get("completed") is not None:
+        while (entry := self.history(prompt_id)).get("status", {}).get("completed") is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
-            time.sleep(0.05)
-        result = RunResult(prompt_id=prompt_id, status=entry["status"]["status_str"], history=entry)
-        result.seconds = time.perf_counter() - start
-        return result
+            time.sleep(interval)
+        seconds = time.perf_counter() - start
+        return RunResult(prompt_id, entry["status"]["status_str"], history=entry, seconds=seconds)
+
+    def upload_image(self, path: Path) -> str:
+        """Upload a local image into the server's input folder with the pack's own client (POST /upload/image,
+        once per content hash); returns the name LoadImage takes."""
+        if str(ROOT / "client") not in sys.path:
+            sys.path.insert(0, str(ROOT / "client"))
+        from quality_gate_client import Server
+
+        return Server(self.url).upload(path)
 
     def history(self, prompt_id: str) -> dict:
         return self.get(f"/history/{prompt_id}").get(prompt_id, {})

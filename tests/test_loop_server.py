@@ -243,7 +243,7 @@ def test_a_thousand_attempts(server, client):
     """The largest loop the pack accepts, queued without a websocket client: no RecursionError, and the
     prompt worker still serves the next prompt."""
     g = loop_graph({}, max_attempts=1000, mode="best_of_n")
-    result = client.run_without_socket(g.nodes, timeout=900)
+    result = client.run_polling(g.nodes, timeout=900, interval=0.05)
     assert result.status == "success", result.history.get("status")
     assert results(result, g)[3] == 1000 and g.counts(client)["body"] == 1000
     assert "RecursionError" not in server.log()
