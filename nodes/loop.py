@@ -4,7 +4,7 @@ end node expands into. Thin adapters over ``core.loop``; the shape of the expans
 
 from __future__ import annotations
 
-from .common import ANY, QGNode, combo, integer, number
+from .common import ANY, HIDDEN_ID, QGNode, combo, integer, number
 from .core.errors import QGError
 from .core.loop import (
     FANOUT,
@@ -136,7 +136,7 @@ class RetryStart(QGNode):
                     "attempt.",
                 ),
             },
-            "hidden": {"unique_id": "UNIQUE_ID"},
+            "hidden": HIDDEN_ID,
         }
 
     def execute(self, seed, max_attempts, seed_step, unique_id=None):
@@ -200,7 +200,7 @@ class RetryEnd(QGNode):
                     "skip everything downstream silently; error = fail the prompt with a message.",
                 ),
             },
-            "hidden": {"unique_id": "UNIQUE_ID", "dynprompt": "DYNPROMPT"},
+            "hidden": {**HIDDEN_ID, "dynprompt": "DYNPROMPT"},
         }
 
     def execute(self, loop, candidate, score, threshold, mode, on_fail="return_best", unique_id=None, dynprompt=None):
@@ -255,7 +255,7 @@ class RetryBlock(QGNode):
                 "first": integer(2, 1, MAX_ATTEMPTS, "The first attempt of this block (1-based)."),
                 "last": integer(2, 1, MAX_ATTEMPTS, "The last attempt of this block (inclusive)."),
             },
-            "hidden": {"unique_id": "UNIQUE_ID"},
+            "hidden": HIDDEN_ID,
         }
 
     def execute(self, state, first, last, unique_id=None):
@@ -296,7 +296,7 @@ class RetryStep(QGNode):
                     },
                 ),
             },
-            "hidden": {"unique_id": "UNIQUE_ID"},
+            "hidden": HIDDEN_ID,
         }
 
     def check_lazy_status(self, state, candidate=None, score=None, unique_id=None):

@@ -222,13 +222,8 @@ class Api:
         raise Rejected({"error": message, "errors": errors, "node_errors": valid[3]})
 
     def known(self, prompt_id: str) -> bool:
-        q = self.server.prompt_queue
-        with q.mutex:
-            return (
-                prompt_id in q.history
-                or any(item[1] == prompt_id for item in q.queue)
-                or any(item[1] == prompt_id for item in q.currently_running.values())
-            )
+        """The prompt id is queued, running or in the history."""
+        return self.status(prompt_id) is not None
 
     def put(self, body: dict, prompt_id: str, prompt: dict, outputs: list, record: dict) -> float:
         """``prompt_queue.put`` exactly as ComfyUI's POST /prompt does (number, extra_data, sensitive keys)."""

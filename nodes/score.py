@@ -22,7 +22,7 @@ import torch
 
 from .common import HIDDEN_ID, QGNode, combo, integer, number, socket
 from .core.errors import QGError
-from .core.ranking import combine_scores, rank_indices, reduce_scores
+from .core.ranking import ORDERS, REDUCTIONS, combine_scores, rank_indices, reduce_scores
 from .core.score import (
     CROPS,
     DTYPES,
@@ -45,7 +45,6 @@ CATEGORY = "quality_gate/score"
 LOG = logging.getLogger("quality_gate")
 WEIGHT_EXTENSIONS = {".safetensors", ".pt", ".pth", ".bin", ".ckpt"}
 FOLDERS = ("open_clip", "aesthetic")
-REDUCES = ("max", "mean", "min", "first")
 NONE = "none"
 SCORER = "QG_SCORER"
 SCORES = "QG_SCORES"
@@ -215,7 +214,7 @@ def _score_output(scores: Scores, reduce: str, **extra):
 
 def _reduce_input():
     return combo(
-        REDUCES,
+        REDUCTIONS,
         "max",
         "How the batch's per-image scores become the single score output: max (the best image), mean, min "
         "(the worst image) or first (image 0). The scores output keeps every image's score.",
@@ -416,8 +415,6 @@ class TechnicalScore(QGNode):
 
     def execute(self, image, reduce="max", unique_id=None):
         with self.errors_named(unique_id):
-            if image.ndim != 4:
-                raise QGError(f"image must be a [batch, height, width, channels] IMAGE, got {list(image.shape)}")
             values, details = technical_scores(image)
             return _score_output(Scores([float(v) for v in values], "technical", "technical"), reduce, details=details)
 
@@ -490,7 +487,7 @@ class RankBatch(QGNode):
                     -1e9, -1e9, 1e9, "Drop images scoring below this (-1e9 = no minimum). NaN never passes.", 0.01
                 ),
                 "min_keep": integer(1, 1, 4096, "Always keep at least this many (the best), whatever min_score."),
-                "order": combo(("descending", "ascending"), "descending", "descending = best first."),
+                "order": combo(ORDERS, "descending", "descending = best first."),
             },
             "hidden": HIDDEN_ID,
         }

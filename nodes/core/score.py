@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import QGError
+from .technical import rgb_images
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -315,10 +316,7 @@ def crop_images(images: torch.Tensor, size: int, mode: str = "center") -> tuple[
     """
     if mode not in CROPS:
         raise QGError(f"crop must be one of {', '.join(CROPS)}, got {mode!r}")
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise QGError(f"image must be a [batch, height, width, channels] IMAGE tensor, got {list(images.shape)}")
-    x = images[..., :3] if images.shape[-1] >= 3 else images.expand(*images.shape[:3], 3)
-    x = x.movedim(-1, 1).float()
+    x = rgb_images(images).movedim(-1, 1)
     b, _, h, w = x.shape
     if mode == "pad":
         scale = size / max(h, w)

@@ -100,7 +100,7 @@ def working_size(height: int, width: int, size: int = WORK_SIZE) -> tuple[int, i
     return max(3, round(height * scale)), max(3, round(width * scale))
 
 
-def _rgb(images: torch.Tensor) -> torch.Tensor:
+def rgb_images(images: torch.Tensor) -> torch.Tensor:
     """Validate a ComfyUI IMAGE and return its RGB channels as float32 ``[B, H, W, 3]`` (a view where possible)."""
     if not isinstance(images, torch.Tensor):
         raise QGError(f"image: expected an IMAGE tensor [batch, height, width, channels], got {type(images).__name__}")
@@ -205,7 +205,7 @@ def _metrics(rgb: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def _score_chunk(images: torch.Tensor, work_size: int) -> tuple[torch.Tensor, list[dict]]:
-    x = _rgb(images)
+    x = rgb_images(images)
     bad = _non_finite(x)
     if bad.any():
         x = torch.where(bad.view(-1, 1, 1, 1), torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), x)
@@ -246,7 +246,7 @@ def technical_scores(
     if isinstance(work_size, bool) or not isinstance(work_size, int) or work_size < 3:
         raise QGError(f"work_size: expected an integer of at least 3, got {work_size!r}")
     chunk_size = min(chunk_size, CHUNK_SIZE)
-    _rgb(images)  # validate once before any work
+    rgb_images(images)  # validate once before any work
     scores, reports = [], []
     with torch.no_grad():
         for start in range(0, images.shape[0], chunk_size):
