@@ -40,16 +40,19 @@ SETTINGS = {
 }
 # localStorage flags of banners that are not settings (1.32.9: "Introducing Nodes 2.0").
 LOCAL_STORAGE = {"vueNodesBannerDismissed": "true"}
+# The part of the page where the canvas is not covered by the side bar (left) or the tabs and menu (top).
+CANVAS_INSET = {"left": 64, "top": 96}
 # Our extensions are served from here; console errors that mention it are ours.
 EXTENSION_URL = "/extensions/quality_gate/"
 
 
-def browser_server(version: str, workdir: Path | None = None, **kwargs) -> ComfyServer:
-    """A ComfyServer (not started) serving frontend ``version``, with first-run dialogs switched off."""
+def browser_server(version: str, workdir: Path | None = None, settings: dict | None = None, **kwargs) -> ComfyServer:
+    """A ComfyServer (not started) serving frontend ``version``, with first-run dialogs switched off (and
+    any further user ``settings``)."""
     server = ComfyServer(workdir=workdir, front_end_root=frontend_root(version), **kwargs)
-    settings = server.workdir / "user" / "default" / "comfy.settings.json"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(json.dumps(SETTINGS))
+    settings_file = server.workdir / "user" / "default" / "comfy.settings.json"
+    settings_file.parent.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps({**SETTINGS, **(settings or {})}))
     return server
 
 
@@ -185,14 +188,14 @@ class CanvasPage:
                 const x1 = Math.max(...boxes.map((b) => b[0] + b[2])) + margin;
                 const y1 = Math.max(...boxes.map((b) => b[1] + b[3])) + margin;
                 const el = app.canvas.canvas, ds = app.canvas.ds;
-                const left = 64, top = 96;
+                const [left, top] = [CANVAS_INSET.left, CANVAS_INSET.top];
                 const w = el.clientWidth - left - 8, h = el.clientHeight - top - 8;
                 const scale = Math.min(w / (x1 - x0), h / (y1 - y0), maxScale);
                 ds.scale = scale;
                 ds.offset[0] = (left + (w - (x1 - x0) * scale) / 2) / scale - x0;
                 ds.offset[1] = (top + (h - (y1 - y0) * scale) / 2) / scale - y0;
                 app.canvas.setDirty(true, true);
-            }""",
+            }""".replace("CANVAS_INSET", json.dumps(CANVAS_INSET)),
             [margin, max_scale],
         )
         self.page.wait_for_timeout(300)  # a frame or two for the canvas to redraw

@@ -18,16 +18,19 @@ import sys
 import time
 from pathlib import Path
 
-from browser import FRONTENDS, CanvasPage, browser_server, launch
+from browser import CANVAS_INSET, FRONTENDS, CanvasPage, browser_server, launch
 from harness import ROOT, ComfyClient
 
 DEFAULT_OUT = ROOT / "docs" / "canvas-loop.png"
-THUMBNAIL_VIEWPORT = {"width": 960, "height": 600}
+THUMBNAIL_VIEWPORT = {"width": 1024, "height": 680}
+# No canvas statistics overlay and no zoom controls in the pictures.
+PICTURE_SETTINGS = {"Comfy.Graph.CanvasInfo": False, "Comfy.Graph.CanvasMenu": False}
 
 
 def start_server(args):
     node_roots = [ROOT / "tests" / "comfy_nodes"] if args.test_nodes else []
-    server = browser_server(args.frontend, node_roots=node_roots, name="screenshot").start()
+    server = browser_server(args.frontend, settings=PICTURE_SETTINGS, node_roots=node_roots, name="screenshot")
+    server.start()
     if args.checkpoint:
         checkpoint = Path(args.checkpoint).resolve()
         (server.model_dir("checkpoints") / checkpoint.name).symlink_to(checkpoint)
@@ -77,7 +80,13 @@ def thumbnails(args, browser, server) -> int:
         page.load_workflow(json.loads(path.read_text()))
         page.fit_view(margin=30)
         out = path.with_suffix(".jpg")
-        page.screenshot(path=str(out), type="jpeg", quality=80)
+        clip = {
+            "x": CANVAS_INSET["left"],
+            "y": CANVAS_INSET["top"],
+            "width": THUMBNAIL_VIEWPORT["width"] - CANVAS_INSET["left"],
+            "height": THUMBNAIL_VIEWPORT["height"] - CANVAS_INSET["top"],
+        }
+        page.screenshot(path=str(out), type="jpeg", quality=80, clip=clip)
         print(f"{path} -> {out}")
     page.close()
     return 0

@@ -2,6 +2,7 @@
 and chart on QG_RetryEnd follow a real loop run on the real server while it runs and after it, and score
 nodes show their per-image scores after a real QG_TechnicalScore run (no weights needed)."""
 
+import argparse
 import json
 import time
 
@@ -115,3 +116,22 @@ def test_score_node_shows_per_image_scores_after_a_real_run(page):
     # The node grew to hold the panel below its widgets.
     size = page.evaluate("(id) => { const n = app.graph.getNodeById(id); return [n.size[1], n.qgPanelHeight]; }", score)
     assert size[1] > 0 and size[0] > size[1]
+
+
+def test_screenshot_script_pictures_a_run_and_thumbnails(page, chromium, tmp_path):
+    """dev/screenshot.py's two modes on this module's server and browser: a PNG of the canvas after a real
+    loop run, and a .jpg thumbnail next to a UI workflow."""
+    import screenshot
+    from PIL import Image
+
+    build_loop(page)
+    workflow = tmp_path / "loop.json"
+    workflow.write_text(json.dumps(page.graph_to_prompt()["workflow"]))
+    out = tmp_path / "canvas.png"
+    run = argparse.Namespace(workflow=str(workflow), out=str(out), timeout=120.0)
+    assert screenshot.run(run, chromium, page.server) == 0
+    with Image.open(out) as picture:
+        assert (picture.format, picture.size) == ("PNG", (1280, 800))
+    assert screenshot.thumbnails(argparse.Namespace(dir=str(tmp_path)), chromium, page.server) == 0
+    with Image.open(tmp_path / "loop.jpg") as thumbnail:
+        assert thumbnail.format == "JPEG" and thumbnail.size[0] > 600
