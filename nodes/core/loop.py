@@ -94,6 +94,7 @@ class Config:
     on_fail: str
     node: str  # the end node's id as shown (its display id): events, progress, messages
     body: Body | None = None
+    unique_id: str = ""  # the end node's own id: every node it expands into has an id starting "<unique_id>."
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -107,7 +108,9 @@ class State:
     best_score: float = math.nan
     best_seed: int = 0
     best_attempt: int = 0
-    history: tuple = ()
+    seed: int = 0  # the latest attempt's seed and score
+    score: float = math.nan
+    history: str = ""  # the JSON objects of every attempt so far, joined by ", " (built once per attempt)
     done: bool = False
 
     def __repr__(self) -> str:  # short: ComfyUI prints inputs in error reports
@@ -128,7 +131,9 @@ class State:
             raise QGError(f"attempt {attempt} recorded after the loop ended (max_attempts {config.spec.max_attempts})")
         score = as_score(score)
         seed = config.spec.seed_of(attempt)
-        new = {"attempts": attempt, "history": (*self.history, (attempt, seed, score))}
+        item = json.dumps({"attempt": attempt, "seed": seed, "score": _json_number(score)})
+        history = f"{self.history}, {item}" if self.history else item
+        new = {"attempts": attempt, "seed": seed, "score": score, "history": history}
         if self.best_attempt == 0 or _better(score, self.best_score):
             new.update(best=candidate, best_score=score, best_seed=seed, best_attempt=attempt)
         state = replace(self, **new)
@@ -137,21 +142,20 @@ class State:
 
     def event(self, prompt_id) -> dict:
         """The ``qg.loop`` websocket event after the latest attempt."""
-        _, seed, score = self.history[-1]
         return {
             "prompt_id": prompt_id,
             "node": self.config.node,
             "attempt": self.attempts,
             "max_attempts": self.config.spec.max_attempts,
-            "seed": seed,
-            "score": _json_number(score),
+            "seed": self.seed,
+            "score": _json_number(self.score),
             "best_score": _json_number(self.best_score),
             "best_attempt": self.best_attempt,
             "done": self.done,
         }
 
     def history_json(self) -> str:
-        return json.dumps([{"attempt": a, "seed": s, "score": _json_number(v)} for a, s, v in self.history])
+        return f"[{self.history}]"
 
     def failure(self) -> str:
         spec = self.config.spec
