@@ -66,6 +66,9 @@ def unrolled(count: int, seed: int) -> dict:
 
 def timed(client: ComfyClient, prompt: dict, how: str) -> float:
     if how == "polling":
+        # close the websocket first: ComfyUI broadcasts a prompt's progress_state messages to every open
+        # socket when the prompt was queued without a client_id, so an open one would not be "no client"
+        client.close()
         return client.run_polling(prompt, timeout=1800).seconds
     result = client.run(prompt, timeout=1800)
     if result.status != "success":

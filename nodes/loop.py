@@ -81,7 +81,8 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
     one chain (at most FANOUT attempts) becomes a copy of the body per attempt, each followed by a step node
     whose candidate and score are lazy, so a copy runs only when the step before it says "go on". Output
     nodes in an expansion always run, so a body with output nodes hanging off it gets one block node per
-    attempt instead, which expands its copy only when it runs. Larger ranges become a chain of blocks."""
+    attempt instead, which expands its copy only when it runs. Larger ranges become a chain of at most
+    FANOUT blocks, each of which comes back here when it runs."""
     if state.done:
         return outputs(state, _blocker())
     from comfy_execution.graph_utils import GraphBuilder
