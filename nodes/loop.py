@@ -104,7 +104,7 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
             previous = tail.out(len(END_TYPES))
     else:
         previous = state
-        for a, b in plan(first, last):
+        for a, b in plan(first, last, 1 if body.outputs else FANOUT):
             tail = graph.node(RetryBlock.NODE_ID, id=f"b{a}", state=previous, first=a, last=b)
             tail.set_override_display_id(state.config.node)
             previous = tail.out(len(END_TYPES))

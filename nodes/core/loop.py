@@ -273,13 +273,17 @@ def find_body(get_node, node_ids, start: str, end: str, is_output, display=lambd
     )
 
 
-def plan(first: int, last: int, fanout: int = FANOUT) -> list[tuple[int, int]]:
-    """Split attempts first..last (inclusive) into at most ``fanout`` consecutive ranges of equal size
-    (the last may be shorter). A range of one attempt is one copy of the body."""
+def plan(first: int, last: int, chain: int = FANOUT, fanout: int = FANOUT) -> list[tuple[int, int]]:
+    """Split attempts first..last (inclusive) into at most ``fanout`` consecutive ranges of ``chain`` times
+    a power of ``fanout`` attempts each, the smallest such size that needs no more ranges (the last range
+    may be shorter). So the chains at the bottom are full (``chain`` attempts; a loop's cost per attempt
+    does not grow with ``max_attempts``) and a range of one attempt (with ``chain`` 1) is one copy."""
     count = last - first + 1
     if count < 1:
         raise QGError(f"no attempts in {first}..{last}")
-    size = -(-count // fanout)
+    size = chain
+    while size * fanout < count:
+        size *= fanout
     return [(a, min(a + size - 1, last)) for a in range(first, last + 1, size)]
 
 
