@@ -7,7 +7,9 @@ comes from ComfyUI's cache.
   loop      QG_RetryStart -> [QGTest_Probe (candidate), QGTest_SeedScore (score)] -> QG_RetryEnd (best_of_n,
             so every attempt runs) -> one QGTest_Record
   unrolled  the same two body nodes copied by hand N times, each copy ending in a QGTest_Record (the
-            least a hand-made graph needs to make each copy run)
+            least a hand-made graph needs to make each copy run). The record takes the probe, so ComfyUI
+            skips each copy's score node: 2 nodes run per copy against the loop's 3 (the body's two and a
+            step), which makes the loop's overhead look larger than it is, never smaller
 
 Prints median wall times for N attempts, the loop's overhead per attempt ((loop - unrolled) / N, target
 <= 20 ms), time(100) / time(50) for the loop (target <= 2.2), and the server's RSS over two loops of 40
@@ -66,6 +68,9 @@ def unrolled(count: int, seed: int) -> dict:
 
 def timed(client: ComfyClient, prompt: dict, how: str) -> float:
     if how == "polling":
+        # close the websocket first: ComfyUI broadcasts a prompt's progress_state messages to every open
+        # socket when the prompt was queued without a client_id, so an open one would not be "no client"
+        client.close()
         return client.run_polling(prompt, timeout=1800).seconds
     result = client.run(prompt, timeout=1800)
     if result.status != "success":

@@ -240,6 +240,7 @@ class RunResult:
     seconds: float = 0.0
     loop_events: list = field(default_factory=list)  # data of the "qg.loop" events, in order
     progress: list = field(default_factory=list)  # data of the "progress" events, in order
+    progress_state_sizes: list = field(default_factory=list)  # length of each progress_state message (unparsed)
 
     @property
     def executed(self) -> set:
@@ -306,8 +307,11 @@ class ComfyClient:
                 raw = ws.recv()
             except websocket.WebSocketTimeoutException:
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s") from None
-            if not isinstance(raw, str) or raw.startswith('{"type": "progress_state"'):
-                continue  # binary previews; progress_state lists every node of the prompt each time
+            if not isinstance(raw, str):
+                continue  # binary previews
+            if raw.startswith('{"type": "progress_state"'):
+                result.progress_state_sizes.append(len(raw))  # it lists every node of the prompt: not parsed
+                continue
             message = json.loads(raw)
             data = message.get("data", {})
             if data.get("prompt_id") != prompt_id:

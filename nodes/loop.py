@@ -59,6 +59,21 @@ def _report(state: State) -> None:
         server.send_sync("qg.loop", state.event(prompt_id), server.client_id)
     spec = state.config.spec
     comfy.utils.ProgressBar(spec.max_attempts, node_id=state.config.node).update_absolute(state.attempts)
+    _forget_finished(state.config.unique_id)
+
+
+def _forget_finished(unique_id: str) -> None:
+    """Drop the finished nodes of this loop's expansion from ComfyUI's progress registry. ComfyUI 0.3.75 sends
+    the state of every node in that registry at each node start, finish and progress update (and builds the
+    message even with no client attached), so without this a loop's cost grew with the square of its
+    attempts. The web UI loses nothing: it shows a finished node as nothing, a node drawn in the body still
+    has its own entry, and running nodes and the end node's progress stay."""
+    from comfy_execution.progress import NodeState, get_progress_state
+
+    nodes = get_progress_state().nodes
+    prefix = f"{unique_id}."
+    for node_id in [n for n, s in nodes.items() if s["state"] is NodeState.Finished and n.startswith(prefix)]:
+        del nodes[node_id]
 
 
 def _advance(state: State, first: int, last: int) -> dict | tuple:
@@ -66,7 +81,8 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
     one chain (at most FANOUT attempts) becomes a copy of the body per attempt, each followed by a step node
     whose candidate and score are lazy, so a copy runs only when the step before it says "go on". Output
     nodes in an expansion always run, so a body with output nodes hanging off it gets one block node per
-    attempt instead, which expands its copy only when it runs. Larger ranges become a chain of blocks."""
+    attempt instead, which expands its copy only when it runs. Larger ranges become a chain of at most
+    FANOUT blocks, each of which comes back here when it runs."""
     if state.done:
         return outputs(state, _blocker())
     from comfy_execution.graph_utils import GraphBuilder
@@ -88,7 +104,7 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
             previous = tail.out(len(END_TYPES))
     else:
         previous = state
-        for a, b in plan(first, last):
+        for a, b in plan(first, last, 1 if body.outputs else FANOUT):
             tail = graph.node(RetryBlock.NODE_ID, id=f"b{a}", state=previous, first=a, last=b)
             tail.set_override_display_id(state.config.node)
             previous = tail.out(len(END_TYPES))
@@ -226,6 +242,7 @@ class RetryEnd(QGNode):
                 check_choice("on_fail", on_fail, ON_FAIL),
                 node,
                 body,
+                str(unique_id),
             )
             state = State(config).record(candidate, score)
             _report(state)

@@ -99,14 +99,24 @@ def test_bad_scores_and_counts():
             check_max_attempts(bad)
 
 
-@pytest.mark.parametrize("count", [1, 2, 31, 32, 33, 100, 999, 1000])
-def test_plan_covers_the_range_in_at_most_fanout_blocks(count):
-    ranges = plan(2, count + 1)
-    assert len(ranges) <= FANOUT and ranges[0][0] == 2 and ranges[-1][1] == count + 1
-    assert all(b >= a and ranges[i + 1][0] == b + 1 for i, (a, b) in enumerate(ranges[:-1]))
-    assert max(b - a + 1 for a, b in ranges) <= -(-count // FANOUT)
-    sub = [plan(a, b) for a, b in ranges]
-    assert all(len(p) <= FANOUT for p in sub) and all(a == b for p in sub for a, b in plan(*p[0]))
+@pytest.mark.parametrize("count", [1, 2, 9, 10, 11, 31, 99, 100, 101, 999, 1000])
+@pytest.mark.parametrize("chain", [FANOUT, 1])
+def test_plan_covers_the_range_in_at_most_fanout_blocks_of_full_chains(count, chain):
+    def check(first, last, depth=0):
+        """Expand first..last as _advance does; returns the chains at the bottom and the deepest level."""
+        if last - first < chain:
+            return [(first, last)], depth
+        ranges = plan(first, last, chain)
+        assert len(ranges) <= FANOUT and ranges[0][0] == first and ranges[-1][1] == last
+        assert all(b >= a and ranges[i + 1][0] == b + 1 for i, (a, b) in enumerate(ranges[:-1]))
+        sizes = {b - a + 1 for a, b in ranges[:-1]}
+        assert len(sizes) <= 1 and ranges[-1][1] - ranges[-1][0] + 1 <= max(sizes, default=last - first + 1)
+        found = [check(a, b, depth + 1) for a, b in ranges]
+        return [c for chains, _ in found for c in chains], max(d for _, d in found)
+
+    chains, depth = check(2, count + 1)
+    assert [a for a, _ in chains] == list(range(2, count + 2, chain))  # full chains, only the last one short
+    assert depth <= (3 if chain == 1 else 2)
 
 
 def graph_of(**nodes):

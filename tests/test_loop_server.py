@@ -127,6 +127,15 @@ def test_events_and_progress_after_each_attempt(cclient):
     assert progress == [(1, 5), (2, 5), (3, 5), (4, 5)]
 
 
+def test_progress_state_does_not_grow_with_the_attempts(cclient):
+    """ComfyUI sends every node of its progress registry at each node start and finish; the loop drops its
+    finished nodes from it, so a long loop's messages are no larger than a short one's (else quadratic)."""
+    short = run_ok(cclient, loop_graph({}, max_attempts=6, mode="best_of_n"))
+    long = run_ok(cclient, loop_graph({}, max_attempts=60, mode="best_of_n"))
+    assert len(long.progress_state_sizes) > 8 * len(short.progress_state_sizes)
+    assert max(long.progress_state_sizes) < 1.5 * max(short.progress_state_sizes)
+
+
 def test_output_nodes_hanging_off_the_body_run_every_attempt(cclient):
     g = loop_graph({}, max_attempts=4)
     preview = g.record([g.body, 0], "preview")

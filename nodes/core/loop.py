@@ -8,11 +8,12 @@ Shape of a loop at run time (see README "Retry loop"): attempt 1 is the body as 
 node records it and, unless it is done, expands the remaining attempts. Up to ``FANOUT`` attempts become
 one chain: a copy of the body per attempt, each followed by a step node whose candidate and score inputs are
 lazy, so a copy runs only when the step before it says "go on". More attempts become a chain of at most
-``FANOUT`` block nodes, each expanding such a chain when it runs (and passing the result on without
-expanding once the loop is done). A body with output nodes hanging off it gets one block per attempt
-instead (output nodes in an expansion always run). The state flows as a link within one chain and as a
-value into a new expansion, so no node's ancestry reaches back into earlier expansions: nesting stays at
-most three levels deep and every chain at most ``FANOUT`` long, whatever ``max_attempts`` is.
+``FANOUT`` block nodes, each expanding its share of the attempts the same way when it runs (a chain of
+steps, or of smaller blocks) and passing the result on without expanding once the loop is done. A body with
+output nodes hanging off it gets one block per attempt at the bottom instead (output nodes in an expansion
+always run). The state flows as a link within one chain and as a value into a new expansion, so no node's
+ancestry reaches back into earlier expansions: every chain is at most ``FANOUT`` long and nesting grows
+with the logarithm of ``max_attempts`` (three levels at 1000 attempts, four with output nodes in the body).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ MODES = ("until_threshold", "best_of_n")
 ON_FAIL = ("return_best", "block", "error")
 MAX_ATTEMPTS = 1000
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
-FANOUT = 32
+# ComfyUI's cache signs each new node with its whole ancestry, so a chain of F steps costs about F^2 and a
+# loop about attempts * F: at 1000 attempts 10 took half the time of 32 here (dev/bench_loop.py)
+FANOUT = 10
 
 
 def seed_for(seed: int, seed_step: int, attempt: int) -> int:
@@ -94,6 +97,7 @@ class Config:
     on_fail: str
     node: str  # the end node's id as shown (its display id): events, progress, messages
     body: Body | None = None
+    unique_id: str = ""  # the end node's own id: every node it expands into has an id starting "<unique_id>."
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -107,7 +111,9 @@ class State:
     best_score: float = math.nan
     best_seed: int = 0
     best_attempt: int = 0
-    history: tuple = ()
+    seed: int = 0  # the latest attempt's seed and score
+    score: float = math.nan
+    history: str = ""  # the JSON objects of every attempt so far, joined by ", " (built once per attempt)
     done: bool = False
 
     def __repr__(self) -> str:  # short: ComfyUI prints inputs in error reports
@@ -128,7 +134,9 @@ class State:
             raise QGError(f"attempt {attempt} recorded after the loop ended (max_attempts {config.spec.max_attempts})")
         score = as_score(score)
         seed = config.spec.seed_of(attempt)
-        new = {"attempts": attempt, "history": (*self.history, (attempt, seed, score))}
+        item = json.dumps({"attempt": attempt, "seed": seed, "score": _json_number(score)})
+        history = f"{self.history}, {item}" if self.history else item
+        new = {"attempts": attempt, "seed": seed, "score": score, "history": history}
         if self.best_attempt == 0 or _better(score, self.best_score):
             new.update(best=candidate, best_score=score, best_seed=seed, best_attempt=attempt)
         state = replace(self, **new)
@@ -137,21 +145,20 @@ class State:
 
     def event(self, prompt_id) -> dict:
         """The ``qg.loop`` websocket event after the latest attempt."""
-        _, seed, score = self.history[-1]
         return {
             "prompt_id": prompt_id,
             "node": self.config.node,
             "attempt": self.attempts,
             "max_attempts": self.config.spec.max_attempts,
-            "seed": seed,
-            "score": _json_number(score),
+            "seed": self.seed,
+            "score": _json_number(self.score),
             "best_score": _json_number(self.best_score),
             "best_attempt": self.best_attempt,
             "done": self.done,
         }
 
     def history_json(self) -> str:
-        return json.dumps([{"attempt": a, "seed": s, "score": _json_number(v)} for a, s, v in self.history])
+        return f"[{self.history}]"
 
     def failure(self) -> str:
         spec = self.config.spec
@@ -266,13 +273,17 @@ def find_body(get_node, node_ids, start: str, end: str, is_output, display=lambd
     )
 
 
-def plan(first: int, last: int, fanout: int = FANOUT) -> list[tuple[int, int]]:
-    """Split attempts first..last (inclusive) into at most ``fanout`` consecutive ranges of equal size
-    (the last may be shorter). A range of one attempt is one copy of the body."""
+def plan(first: int, last: int, chain: int = FANOUT, fanout: int = FANOUT) -> list[tuple[int, int]]:
+    """Split attempts first..last (inclusive) into at most ``fanout`` consecutive ranges of ``chain`` times
+    a power of ``fanout`` attempts each, the smallest such size that needs no more ranges (the last range
+    may be shorter). So the chains at the bottom are full (``chain`` attempts; a loop's cost per attempt
+    does not grow with ``max_attempts``) and a range of one attempt (with ``chain`` 1) is one copy."""
     count = last - first + 1
     if count < 1:
         raise QGError(f"no attempts in {first}..{last}")
-    size = -(-count // fanout)
+    size = chain
+    while size * fanout < count:
+        size *= fanout
     return [(a, min(a + size - 1, last)) for a in range(first, last + 1, size)]
 
 
