@@ -67,12 +67,22 @@ def _forget_finished(unique_id: str) -> None:
     the state of every node in that registry at each node start, finish and progress update (and builds the
     message even with no client attached), so without this a loop's cost grew with the square of its
     attempts. The web UI loses nothing: it shows a finished node as nothing, a node drawn in the body still
-    has its own entry, and running nodes and the end node's progress stay."""
-    from comfy_execution.progress import NodeState, get_progress_state
-
-    nodes = get_progress_state().nodes
+    has its own entry, and running nodes and the end node's progress stay. This only saves time, so a
+    ComfyUI whose registry looks different (older or newer than 0.3.75) is left alone."""
+    try:
+        from comfy_execution.progress import NodeState, get_progress_state
+    except ImportError:
+        return
+    nodes = getattr(get_progress_state(), "nodes", None)
+    if not isinstance(nodes, dict):
+        return
     prefix = f"{unique_id}."
-    for node_id in [n for n, s in nodes.items() if s["state"] is NodeState.Finished and n.startswith(prefix)]:
+    finished = [
+        n
+        for n, s in nodes.items()
+        if isinstance(n, str) and n.startswith(prefix) and isinstance(s, dict) and s.get("state") is NodeState.Finished
+    ]
+    for node_id in finished:
         del nodes[node_id]
 
 
