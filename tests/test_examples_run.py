@@ -75,7 +75,7 @@ def shrink(workflow: dict, attempts: int = 2) -> dict:
             inputs.update(steps=4, start_at_step=0 if base else 3, end_at_step=3 if base else 4)
         elif kind == "ImageScale":
             inputs.update(width=128, height=128)
-        elif kind == "EmptyImage":  # a quarter of the size, with the blur and the positions to match
+        elif kind == "EmptyImage" and isinstance(inputs["width"], int):  # a quarter, blur and positions to match
             inputs.update(width=inputs["width"] // 4, height=inputs["height"] // 4)
         elif kind == "ImageCompositeMasked":
             inputs.update(x=inputs["x"] // 4, y=inputs["y"] // 4)
