@@ -755,6 +755,7 @@ def _size(node: Node, slots: int, widgets: list) -> list:
     return [width, max(height, 60)]
 
 
+COLUMN_HEIGHT = 900  # px of nodes per column inside a group before it wraps
 MULTILINE = {"CLIPTextEncode", "PrimitiveStringMultiline", "QG_ZeroShotClassify", "QG_ParamChoice"}
 
 
@@ -794,11 +795,13 @@ def ui(example: Example) -> dict:
         (g for g in GROUPS.items() if any(n.group == g[0] for n in example.nodes)), 1
     ):
         members = [node for node in example.nodes if node.group == group]
-        y, width = 0, 0
+        column_x, y, width, bottom = x, 0, 0, 0
         for node in members:
             inputs, outputs = spec(node.type)
             widgets = [slot for slot in inputs if slot.widget]
-            size = _size(node, max(len(node_inputs[node.id]) - 0, len(outputs)), widgets)
+            size = _size(node, max(len(node_inputs[node.id]), len(outputs)), widgets)
+            if y and y + size[1] > COLUMN_HEIGHT:  # a long group wraps into a second column
+                column_x, y = column_x + width + 40, 0
             values = []
             for slot in widgets:
                 values.append(node.widgets[slot.name])
@@ -808,7 +811,7 @@ def ui(example: Example) -> dict:
                 {
                     "id": node.id,
                     "type": node.type,
-                    "pos": [x + 10, y + 50],
+                    "pos": [column_x + 10, y + 50],
                     "size": size,
                     "flags": {},
                     "order": order[node.id],
@@ -822,17 +825,19 @@ def ui(example: Example) -> dict:
             )
             y += size[1] + 60
             width = max(width, size[0])
+            bottom = max(bottom, y)
+        right = column_x + width + 20
         groups.append(
             {
                 "id": group_id,
                 "title": group,
-                "bounding": [x, 0, width + 20, y + 10],
+                "bounding": [x, 0, right - x, bottom + 10],
                 "color": color,
                 "font_size": 24,
                 "flags": {},
             }
         )
-        x += width + 60
+        x = right + 40
     nodes.sort(key=lambda n: n["id"])
     return {
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"quality_gate/example_workflows/{example.name}")),
@@ -843,7 +848,7 @@ def ui(example: Example) -> dict:
         "links": links,
         "groups": groups,
         "config": {},
-        "extra": {"ds": {"scale": 0.7, "offset": [40, 40]}},
+        "extra": {"ds": {"scale": 0.65, "offset": [120, 220]}},
         "version": 0.4,
     }
 
