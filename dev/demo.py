@@ -90,7 +90,7 @@ def main() -> None:
             run = qg.run_workflow(WORKFLOW, PARAMS, timeout=600)
             report(server, run)
             examples = qg.server.request("GET", "/api/workflow_templates").get("quality_gate", [])
-        print("\nexamples in the template browser (Workflow > Browse Templates > quality_gate):")
+        print("\nexamples in the template browser (Templates panel, quality_gate):")
         print(f"  {', '.join(sorted(examples))}")
         if not args.once:
             print(f"ComfyUI with Quality Gate is running: open {server.url} in a browser. Ctrl-C stops it.", flush=True)
