@@ -26,9 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "example_workflows"
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 CONTROL = "fixed"  # the value of the frontend's "control after generate" widget in every example
-# Widgets the frontend adds on its own and sends in the prompt, though the node does not declare them (the server
-# ignores them): the core frontend's text display on PreviewAny. Not in widgets_values (not saved with the graph).
-FRONTEND_INPUTS = {"PreviewAny": {"preview": ""}}
 
 # Inputs "name:TYPE" in /object_info order (required, then optional). A widget type (INT FLOAT STRING BOOLEAN
 # COMBO) is a widget; "+" marks control_after_generate; "!" marks forceInput (a socket, no widget). Outputs after "->".
@@ -695,7 +692,9 @@ EXAMPLES = (
 
 
 def api(example: Example) -> dict:
-    """The API-format prompt the frontend's graphToPrompt makes of the UI file: every widget's value, then links."""
+    """The API-format prompt the frontend's graphToPrompt makes of the UI file: every widget's value, then links.
+    (Frontend 1.32.9 also sends ``"preview": ""`` for PreviewAny, its own display widget, which the server ignores;
+    1.58.1 does not. The twins hold the node's declared inputs only.)"""
     prompt = {}
     for node in example.nodes:
         inputs, _ = spec(node.type)
@@ -706,7 +705,6 @@ def api(example: Example) -> dict:
                 values[slot.name] = [str(source), index]
             elif slot.widget:
                 values[slot.name] = node.widgets[slot.name]
-        values.update(FRONTEND_INPUTS.get(node.type, {}))
         prompt[str(node.id)] = {"class_type": node.type, "_meta": {"title": node.title}, "inputs": values}
     if example.title:
         return {"title": example.title, "description": example.description, "workflow": prompt}

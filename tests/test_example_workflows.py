@@ -6,8 +6,9 @@ A pack template may wrap the workflow as ``{"title", "description", "workflow"}`
 
 Every UI-format example (``example_workflows/*.json``, LiteGraph 0.4) is well formed and gives exactly its API
 twin when converted the way the frontend's graphToPrompt does it (widgets from the live /object_info, in order,
-skipping the "control after generate" values; then the links). The committed files are what
-``dev/build_examples.py`` writes, and its node table agrees with /object_info.
+skipping the "control after generate" values; then the links; seen in Chromium, frontend 1.58.1 gives exactly
+this, and 1.32.9 adds only ``"preview": ""`` to PreviewAny, its display widget, which the server ignores). The
+committed files are what ``dev/build_examples.py`` writes, and its node table agrees with /object_info.
 """
 
 import json
@@ -19,9 +20,7 @@ from quality_gate.nodes.core.loop import find_body
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "example_workflows" / "api").glob("*.json"))
 UI_FILES = sorted(EXAMPLES[0].parents[1].glob("*.json"))
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
-# Seen in the browser on frontend 1.32.9: PreviewAny gets a text display widget "preview" that graphToPrompt sends
-# (the node does not declare it; the server ignores it) but that is not saved in widgets_values.
-FRONTEND_INPUTS = {"PreviewAny": {"preview": ""}}
+
 MODEL_FILES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
@@ -55,8 +54,6 @@ def _problems(workflow: dict, object_info: dict) -> list[str]:
             if name not in node["inputs"]:
                 problems.append(f"#{node_id} {node['class_type']}: required input {name} missing")
         for name, value in node["inputs"].items():
-            if name in FRONTEND_INPUTS.get(node["class_type"], {}):
-                continue
             if name not in declared:
                 problems.append(f"#{node_id} {node['class_type']}: unknown input {name}")
                 continue
@@ -143,7 +140,6 @@ def graph_to_prompt(workflow: dict, object_info: dict) -> dict:
             if entry.get("link") is not None:
                 _, origin, slot, *_ = links[entry["link"]]
                 inputs[entry["name"]] = [str(origin), slot]
-        inputs.update(FRONTEND_INPUTS.get(node["type"], {}))
         prompt[str(node["id"])] = {"class_type": node["type"], "_meta": {"title": node["title"]}, "inputs": inputs}
     return prompt
 
