@@ -322,12 +322,12 @@ def model_by_subject() -> Example:
     """Zero-shot classify the prompt, then load only the checkpoint made for that subject (lazy Select)."""
     labels = "a photograph of a real person, animal or place\nan anime or cartoon illustration"
 
-    def pick(id_, title, slot, group="Model loading"):
+    def pick(id_, title, slot):
         return Node(
             id_,
             "QG_Select",
             f"{title} for the subject",
-            group,
+            "Model loading",
             {"mode": "index", "index": 1},
             {"index": (5, 1), "input_1": (2, slot), "input_2": (3, slot)},
         )

@@ -3,9 +3,9 @@ without downloading any weights. Recipe: design.md §6.
 
 UNet from ComfyUI's own ``UNetModel`` (model_channels 320, one level, one res block, one transformer block,
 context_dim 768, 8 heads), a randomly initialised CLIP-L text encoder (``comfy.sd1_clip.SDClipModel``) and the SD
-VAE (``AutoencodingEngine`` with the standard SD ddconfig), saved in fp16 under the usual prefixes, so the core
-``CheckpointLoaderSimple`` detects it as SD15. Built once with a fixed seed and cached in ``.qg-cache/`` (git-ignored)
-under a name keyed by ``RECIPE``; bump ``RECIPE`` when the recipe changes.
+VAE (``AutoencoderKL``, ComfyUI's ``AutoencodingEngine`` with the standard SD ddconfig), saved in fp16 under the
+usual prefixes, so the core ``CheckpointLoaderSimple`` detects it as SD15. Built once with a fixed seed and cached
+in ``.qg-cache/`` (git-ignored) under a name keyed by ``RECIPE``; bump ``RECIPE`` when the recipe changes.
 
 Imports ComfyUI, so it runs with ComfyUI on ``sys.path``, in the provisioned venv:
 ``.venv/bin/python dev/random_checkpoint.py`` prints the cached file's path (building it first if needed).
