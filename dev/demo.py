@@ -1,9 +1,11 @@
-"""Demo: ComfyUI 0.3.75 with Quality Gate, running an example workflow and leaving the web UI up.
+"""Demo: ComfyUI 0.3.75 with Quality Gate, the retry-until-quality example run through the pack's client, and the
+web UI left up with every example in the template browser.
 
-Runs ``example_workflows/api/logic_switch_gate.json`` three times: a night prompt (the Switch takes the cheap
-branch and never runs the expensive one), a day prompt (the other branch), and an empty prompt (the Gate
-closes and nothing is saved, yet the prompt succeeds). Prints what ran and where the images were saved,
-then keeps ComfyUI running at http://127.0.0.1:<port> until Ctrl-C (or exits with --once).
+Runs ``example_workflows/api/retry_until_quality.json`` (sample, decode, technical score, up to 4 seeds until the
+score reaches the threshold) on a small random-weight SD 1.5 checkpoint: no download, so the images are noise, but
+sampling, decoding, scoring and the loop run for real. The checkpoint is built once (about 10 s, 466 MB) into
+``.qg-cache/`` and linked into the demo's ComfyUI. Prints every attempt's score, where the best image and its
+scores are, then keeps ComfyUI running at http://127.0.0.1:<port> until Ctrl-C (or exits with --once).
 
 Usage: .venv/bin/python dev/demo.py [--port 8188] [--once]   (dev/demo.sh provisions first)
 """
@@ -16,34 +18,58 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, ComfyClient, ComfyServer  # noqa: E402
+from harness import ROOT, ComfyServer  # noqa: E402
+from random_checkpoint import FILE_NAME, install  # noqa: E402
 
-WORKFLOW = ROOT / "example_workflows" / "api" / "logic_switch_gate.json"
-PROMPTS = ["a red fox in the snow at night", "a red fox in a summer meadow", ""]
+sys.path.insert(0, str(ROOT / "client"))
+from quality_gate_client import Client  # noqa: E402
+
+WORKFLOW = ROOT / "example_workflows" / "api" / "retry_until_quality.json"
+# Node titles of the example ("<title>.<input>" parameters of the pack's /qg/run): a CPU-friendly size, the random
+# checkpoint, and a threshold that this checkpoint's noise images reach only after a few seeds.
+PARAMS = {
+    "Checkpoint.ckpt_name": FILE_NAME,
+    "Latent.width": 128,
+    "Latent.height": 128,
+    "Sample (one attempt).steps": 8,
+    "Retry until quality.threshold": 7.05,
+}
 
 
-def run_once(client: ComfyClient, server: ComfyServer, workflow: dict, text: str) -> None:
-    workflow = json.loads(json.dumps(workflow))
-    workflow["1"]["inputs"]["value"] = text
-    result = client.run(workflow)
-    titles = {node: spec.get("_meta", {}).get("title", spec["class_type"]) for node, spec in workflow.items()}
-    images = result.outputs.get("9", {}).get("images", [])
-    blocked = [] if images else ["9"]  # the executor visits a blocked node but never calls it
-    ran = [titles[n] for n in dict.fromkeys(result.executing) if n in titles and n not in blocked]
-    print(f"\nprompt {text!r}: {result.status} in {result.seconds:.2f} s")
-    if result.error:
-        print(f"  error: {result.error['exception_message']}")
-    why = result.outputs.get("10", {}).get("text")
-    if why:
-        print(f"  Night scene? {why[0]}")
-    print(f"  executed: {', '.join(ran)}")
-    skipped = [titles[n] for n in ("3", "5") if n not in result.executed]
-    if skipped:
-        print(f"  never ran (lazy): {', '.join(skipped)}")
-    for image in images:
-        print(f"  saved: {server.output_dir / image['subfolder'] / image['filename']}")
-    if not images:
-        print("  saved: nothing (the Gate was closed and blocked the save)")
+def show_attempts(qg: Client) -> None:
+    """Print each attempt as its ``qg.loop`` event arrives. The pack's client reads every event of its prompts on
+    its own websocket and keeps what it needs; this wraps its handler to see the loop events too."""
+    events = qg.server.events
+    handle = events._handle
+
+    def handle_and_show(message: dict) -> None:
+        if message.get("type") == "qg.loop":
+            e = message["data"]
+            line = f"  attempt {e['attempt']}/{e['max_attempts']}: seed {e['seed']}, score {e['score']:.3f}"
+            print(f"{line}, best {e['best_score']:.3f} (attempt {e['best_attempt']})", flush=True)
+        handle(message)
+
+    events._handle = handle_and_show
+
+
+def report(server: ComfyServer, run) -> None:
+    print(f"\nstatus: {run.status}")
+    if run.error:
+        print(f"  error: {run.error.get('exception_message', run.error)}")
+        return
+    history = json.loads(next(iter(run.outputs["Scores of every attempt"]["text"])))
+    best = max(history, key=lambda row: row["score"])  # ties keep the earliest, as the loop does
+    threshold = PARAMS["Retry until quality.threshold"]
+    passed = best["score"] >= threshold
+    print(
+        f"  attempts: {len(history)}; best: attempt {best['attempt']}, seed {best['seed']}, score {best['score']:.3f}"
+    )
+    print(f"  passed the threshold {threshold}: {passed}")
+    for image in run.outputs["Save best"]["images"]:
+        print(f"  best image: {server.output_dir / image['subfolder'] / image['filename']}")
+    scores = server.output_dir / "retry_until_quality_scores.json"
+    scores.write_text(json.dumps({"params": run.params, "attempts": history, "best": best}, indent=2) + "\n")
+    print(f"  its scores: {scores}")
 
 
 def main() -> None:
@@ -53,17 +79,21 @@ def main() -> None:
     args = parser.parse_args()
     workdir = ROOT / ".qg-run" / "demo"
     server = ComfyServer(workdir=workdir, port=args.port, name="demo")
-    print(f"starting ComfyUI with Quality Gate on {server.url} (log: {server.log_path})")
+    link = install(server.model_dir("checkpoints"), FILE_NAME, log=lambda text: print(text, flush=True))
+    print(f"random-weight SD15 checkpoint: {link} -> {link.resolve()}")
+    print(f"starting ComfyUI with Quality Gate on {server.url} (log: {server.log_path})", flush=True)
     server.start()
     try:
-        client = ComfyClient(server.url)
-        workflow = json.loads(WORKFLOW.read_text())
-        print(f"running {WORKFLOW.relative_to(ROOT)}")
-        for text in PROMPTS:
-            run_once(client, server, workflow, text)
-        client.close()
+        with Client(server.url) as qg:
+            print(f"running {WORKFLOW.relative_to(ROOT)} through the pack's client with {PARAMS}", flush=True)
+            show_attempts(qg)
+            run = qg.run_workflow(WORKFLOW, PARAMS, timeout=600)
+            report(server, run)
+            examples = qg.server.request("GET", "/api/workflow_templates").get("quality_gate", [])
+        print("\nexamples in the template browser (Templates panel, quality_gate):")
+        print(f"  {', '.join(sorted(examples))}")
         if not args.once:
-            print(f"\nComfyUI with Quality Gate is running: open {server.url} in a browser. Ctrl-C stops it.")
+            print(f"ComfyUI with Quality Gate is running: open {server.url} in a browser. Ctrl-C stops it.", flush=True)
             server.process.wait()
     except KeyboardInterrupt:
         print("\nstopping")

@@ -3,6 +3,12 @@ required input given, constants within the declared bounds and choices, every li
 a matching type. Model file names are not checked (the files are the user's).
 
 A pack template may wrap the workflow as ``{"title", "description", "workflow"}``; the workflow is checked.
+
+Every UI-format example (``example_workflows/*.json``, LiteGraph 0.4) is well formed and gives exactly its API
+twin when converted the way the frontend's graphToPrompt does it (widgets from the live /object_info, in order,
+skipping the "control after generate" values; then the links; seen in Chromium, frontend 1.58.1 gives exactly
+this, and 1.32.9 adds only ``"preview": ""`` to PreviewAny, its display widget, which the server ignores). The
+committed files are what ``dev/build_examples.py`` writes, and its node table agrees with /object_info.
 """
 
 import json
@@ -12,6 +18,9 @@ import pytest
 from quality_gate.nodes.core.loop import find_body
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "example_workflows" / "api").glob("*.json"))
+UI_FILES = sorted(EXAMPLES[0].parents[1].glob("*.json"))
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+
 MODEL_FILES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
@@ -88,3 +97,127 @@ def test_retry_example_runs_only_sampling_and_scoring_per_attempt(object_info):
     )
     assert sorted(workflow[n]["class_type"] for n in body.nodes) == ["KSampler", "QG_TechnicalScore", "VAEDecode"]
     assert workflow[kinds["SaveImage"]]["inputs"]["images"] == [kinds["QG_RetryEnd"], 0]
+
+
+def _inputs(spec: dict) -> list[tuple[str, str, dict]]:
+    """(name, type, options) of a node's inputs in the frontend's order (``input_order``: required, then optional);
+    a combo's type is COMBO."""
+    declared = {**spec["input"].get("required", {}), **spec["input"].get("optional", {})}
+    order = spec.get("input_order") or {k: list(spec["input"].get(k, {})) for k in ("required", "optional")}
+    rows = []
+    for name in order.get("required", []) + order.get("optional", []):
+        kind, options = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
+        rows.append((name, "COMBO" if isinstance(kind, list) else kind, options))
+    return rows
+
+
+def _widgets(spec: dict) -> list[tuple[str, bool]]:
+    """(name, has a control value) of every widget the frontend builds for a node, in order: widget types that are
+    not forceInput; an INT gets a "control after generate" value when declared so, or by default when named seed or
+    noise_seed (the frontend's rule)."""
+    rows = []
+    for name, kind, options in _inputs(spec):
+        if kind not in WIDGET_TYPES or options.get("forceInput"):
+            continue
+        default = kind == "INT" and name in ("seed", "noise_seed")
+        rows.append((name, bool(options.get("control_after_generate", default))))
+    return rows
+
+
+def graph_to_prompt(workflow: dict, object_info: dict) -> dict:
+    """What the frontend queues for a UI workflow: every widget's value by name, then each linked input."""
+    links = {link[0]: link for link in workflow["links"]}
+    prompt = {}
+    for node in workflow["nodes"]:
+        names = _widgets(object_info[node["type"]])
+        values, inputs = list(node["widgets_values"]), {}
+        assert len(values) == sum(2 if control else 1 for _, control in names), (node["id"], node["type"])
+        for name, control in names:
+            inputs[name] = values.pop(0)
+            if control:
+                assert values.pop(0) in ("fixed", "increment", "decrement", "randomize"), (node["id"], name)
+        for entry in node["inputs"]:
+            if entry.get("link") is not None:
+                _, origin, slot, *_ = links[entry["link"]]
+                inputs[entry["name"]] = [str(origin), slot]
+        prompt[str(node["id"])] = {"class_type": node["type"], "_meta": {"title": node["title"]}, "inputs": inputs}
+    return prompt
+
+
+def _wellformed(workflow: dict, object_info: dict) -> list[str]:
+    problems = []
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    if workflow.get("version") != 0.4 or len(nodes) != len(workflow["nodes"]):
+        problems.append("not a LiteGraph 0.4 workflow with unique node ids")
+    if workflow["last_node_id"] < max(nodes) or workflow["last_link_id"] < max(
+        (link[0] for link in workflow["links"]), default=0
+    ):
+        problems.append("last_node_id / last_link_id below the ids used")
+    for link_id, origin, slot, target, target_slot, kind in workflow["links"]:
+        output = nodes[origin]["outputs"][slot]
+        if link_id not in (output["links"] or []) or output["type"] != kind:
+            problems.append(f"link {link_id}: not listed on #{origin} output {slot} or of another type")
+        if nodes[target]["inputs"][target_slot]["link"] != link_id:
+            problems.append(f"link {link_id}: #{target} input {target_slot} does not hold it")
+    listed = {link[0] for link in workflow["links"]}
+    for node in workflow["nodes"]:
+        spec = object_info[node["type"]]
+        if [(o["name"], o["type"]) for o in node["outputs"]] != list(
+            zip(spec["output_name"], spec["output"], strict=True)
+        ):
+            problems.append(f"#{node['id']}: outputs differ from /object_info")
+        declared = {name: kind for name, kind, _ in _inputs(spec)}
+        for entry in node["inputs"]:
+            if declared.get(entry["name"]) != entry["type"] or (
+                entry["link"] is not None and entry["link"] not in listed
+            ):
+                problems.append(f"#{node['id']}.{entry['name']}: unknown input, other type or dangling link")
+            if entry["type"] in WIDGET_TYPES and "widget" in entry and entry["widget"] != {"name": entry["name"]}:
+                problems.append(f"#{node['id']}.{entry['name']}: widget input names another widget")
+        x, y = node["pos"]
+        inside = [
+            g["title"]
+            for g in workflow["groups"]
+            if g["bounding"][0] <= x
+            and g["bounding"][1] <= y
+            and x + node["size"][0] <= g["bounding"][0] + g["bounding"][2]
+            and y + node["size"][1] <= g["bounding"][1] + g["bounding"][3]
+        ]
+        if len(inside) != 1:
+            problems.append(f"#{node['id']} {node['title']}: in groups {inside}, not in exactly one")
+    return problems
+
+
+def test_every_api_example_has_a_ui_twin_and_back():
+    assert [p.name for p in UI_FILES] == [p.name for p in EXAMPLES]
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=[p.stem for p in UI_FILES])
+def test_ui_example_is_wellformed_and_gives_its_api_twin(path, object_info):
+    workflow = json.loads(path.read_text())
+    assert _wellformed(workflow, object_info) == []
+    assert {g["title"] for g in workflow["groups"]} >= {"Post-processing"}
+    twin = json.loads((path.parent / "api" / path.name).read_text())
+    assert graph_to_prompt(workflow, object_info) == (twin["workflow"] if "workflow" in twin else twin)
+
+
+def test_committed_examples_are_the_generators_output():
+    import build_examples
+
+    files = build_examples.build()
+    on_disk = {str(p.relative_to(build_examples.OUT)) for p in UI_FILES + EXAMPLES}
+    assert sorted(files) == sorted(on_disk)
+    stale = [name for name, text in files.items() if (build_examples.OUT / name).read_text() != text]
+    assert stale == [], "run .venv/bin/python dev/build_examples.py"
+
+
+def test_generator_node_table_matches_the_live_object_info(object_info):
+    import build_examples
+
+    for class_type in build_examples.SPECS:
+        inputs, outputs = build_examples.spec(class_type)
+        spec = object_info[class_type]
+        widgets = dict(_widgets(spec))
+        expected = [(name, kind, name in widgets, widgets.get(name, False)) for name, kind, _ in _inputs(spec)]
+        assert [(s.name, s.type, s.widget, s.control) for s in inputs] == expected, class_type
+        assert outputs == list(zip(spec["output_name"], spec["output"], strict=True)), class_type
