@@ -104,8 +104,9 @@ class Events:
     """The websocket of one server in a thread: per-node timings and "maybe finished" wake-ups for our prompts.
     Reconnects after a drop (the final state always comes from ``/qg/runs``, so a missed event costs only time)."""
 
-    def __init__(self, url: str, client_id: str):
+    def __init__(self, url: str, client_id: str, listeners: list | None = None):
         self.url = url.replace("http://", "ws://").replace("https://", "wss://") + f"/ws?clientId={client_id}"
+        self.listeners = listeners if listeners is not None else []  # called with every JSON message
         self.wake = threading.Event()
         self.connected = threading.Event()
         self.reconnects = 0
@@ -134,7 +135,10 @@ class Events:
                     except websocket.WebSocketTimeoutException:
                         continue
                     if isinstance(raw, str):
-                        self._handle(json.loads(raw))
+                        message = json.loads(raw)
+                        for listener in self.listeners:  # first, so a finished run has been seen by them
+                            listener(message)
+                        self._handle(message)
             except (websocket.WebSocketException, OSError, ValueError):
                 if self._stop:
                     break
@@ -220,6 +224,7 @@ class Server:
         self.uploads = 0  # files actually sent to /upload/image
         self._uploaded: dict = {}  # sha256 -> ComfyUI file name
         self._events: Events | None = None
+        self.listeners: list = []  # see Client.on_event
 
     # --- HTTP ---
 
@@ -317,7 +322,7 @@ class Server:
     @property
     def events(self) -> Events:
         if self._events is None:
-            self._events = Events(self.url, self.client_id)
+            self._events = Events(self.url, self.client_id, self.listeners)
             self._events.connected.wait(5.0)
         return self._events
 
@@ -384,6 +389,14 @@ class Client:
     @property
     def server(self) -> Server:
         return self.servers[0]
+
+    def on_event(self, callback) -> None:
+        """Call ``callback(message)`` with every websocket message this client receives (``{"type", "data"}``,
+        e.g. ``qg.loop`` after each retry attempt, ``progress``, ``executing``), from the event thread.
+        Messages go only to the client that queued the prompt, so these are this client's own runs. The
+        callback must return quickly and must not raise."""
+        for server in self.servers:
+            server.listeners.append(callback)
 
     def close(self) -> None:
         for server in self.servers:

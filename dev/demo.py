@@ -36,20 +36,12 @@ PARAMS = {
 }
 
 
-def show_attempts(qg: Client) -> None:
-    """Print each attempt as its ``qg.loop`` event arrives. The pack's client reads every event of its prompts on
-    its own websocket and keeps what it needs; this wraps its handler to see the loop events too."""
-    events = qg.server.events
-    handle = events._handle
-
-    def handle_and_show(message: dict) -> None:
-        if message.get("type") == "qg.loop":
-            e = message["data"]
-            line = f"  attempt {e['attempt']}/{e['max_attempts']}: seed {e['seed']}, score {e['score']:.3f}"
-            print(f"{line}, best {e['best_score']:.3f} (attempt {e['best_attempt']})", flush=True)
-        handle(message)
-
-    events._handle = handle_and_show
+def show_attempt(message: dict) -> None:
+    """Print each attempt as its ``qg.loop`` event arrives (a ``Client.on_event`` callback)."""
+    if message.get("type") == "qg.loop":
+        e = message["data"]
+        line = f"  attempt {e['attempt']}/{e['max_attempts']}: seed {e['seed']}, score {e['score']:.3f}"
+        print(f"{line}, best {e['best_score']:.3f} (attempt {e['best_attempt']})", flush=True)
 
 
 def report(server: ComfyServer, run) -> None:
@@ -86,7 +78,7 @@ def main() -> None:
     try:
         with Client(server.url) as qg:
             print(f"running {WORKFLOW.relative_to(ROOT)} through the pack's client with {PARAMS}", flush=True)
-            show_attempts(qg)
+            qg.on_event(show_attempt)
             run = qg.run_workflow(WORKFLOW, PARAMS, timeout=600)
             report(server, run)
             examples = qg.server.request("GET", "/api/workflow_templates").get("quality_gate", [])

@@ -51,8 +51,12 @@ def slow_workflow(label: str, steps: int, delay: float) -> dict:
 
 def test_run_downloads_outputs_and_times_every_node(server, tmp_path):
     with Client(server.url) as qg:
+        seen = []
+        qg.on_event(seen.append)
         run = qg.run(TEMPLATE, {"width": 32, "height": 16, "prefix": "client_run"}, out_dir=tmp_path)
         assert run.status == "success" and run.params["width"] == 32
+        ours = [m["type"] for m in seen if (m.get("data") or {}).get("prompt_id") == run.prompt_id]
+        assert "executing" in ours and "execution_success" in ours  # on_event sees this client's messages
         assert len(run.files) == 1 and Image.open(run.files[0]).size == (32, 16)
         kinds = {row[1] for row in run.timings}
         assert {"EmptyImage", "SaveImage", "QG_Gate"} <= kinds
