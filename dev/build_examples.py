@@ -750,10 +750,22 @@ def _order(example: Example) -> dict:
 def _size(node: Node, slots: int, widgets: list) -> list:
     width = 400 if any(w.type == "STRING" and node.type in MULTILINE for w in widgets) else 320
     height = 30 + 22 * slots + sum(110 if w.type == "STRING" and node.type in MULTILINE else 26 for w in widgets)
-    return [width, max(height, 60)]
+    return [width, max(height, 60) + SHOWS_AFTER_RUN.get(node.type, 0)]
 
 
 COLUMN_HEIGHT = 900  # px of nodes per column inside a group before it wraps
+# Room for what a node draws once it has run (an image, text, the pack's score lines and loop chart), so that
+# nodes below it are not covered.
+SHOWS_AFTER_RUN = {
+    "SaveImage": 240,
+    "PreviewImage": 240,
+    "PreviewAny": 110,
+    "QG_RetryEnd": 90,
+    "QG_AestheticScore": 60,
+    "QG_PromptAdherence": 60,
+    "QG_TechnicalScore": 60,
+    "QG_CombineScores": 60,
+}
 MULTILINE = {"CLIPTextEncode", "PrimitiveStringMultiline", "QG_ZeroShotClassify", "QG_ParamChoice"}
 
 
@@ -809,7 +821,7 @@ def ui(example: Example) -> dict:
                 {
                     "id": node.id,
                     "type": node.type,
-                    "pos": [column_x + 10, y + 50],
+                    "pos": [column_x + 10, y + 75],  # below the group title and the node's own title bar
                     "size": size,
                     "flags": {},
                     "order": order[node.id],
@@ -829,7 +841,7 @@ def ui(example: Example) -> dict:
             {
                 "id": group_id,
                 "title": group,
-                "bounding": [x, 0, right - x, bottom + 10],
+                "bounding": [x, 0, right - x, bottom + 35],
                 "color": color,
                 "font_size": 24,
                 "flags": {},
