@@ -193,6 +193,16 @@ def test_every_api_example_has_a_ui_twin_and_back():
 
 
 @pytest.mark.parametrize("path", UI_FILES, ids=[p.stem for p in UI_FILES])
+def test_ui_example_has_a_jpg_thumbnail(path):
+    from PIL import Image
+
+    thumbnail = path.with_suffix(".jpg")
+    assert thumbnail.is_file(), "no thumbnail: run .venv/bin/python dev/screenshot.py thumbnails"
+    with Image.open(thumbnail) as image:
+        assert image.format == "JPEG" and min(image.size) >= 200
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=[p.stem for p in UI_FILES])
 def test_ui_example_is_wellformed_and_gives_its_api_twin(path, object_info):
     workflow = json.loads(path.read_text())
     assert _wellformed(workflow, object_info) == []
