@@ -18,13 +18,25 @@ const DIALOG = "qg-save-template";
 
 const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
 
+/** Where an App Mode entry points: 1.58.1 writes "<root graph id>:<node id>:<widget>" (URI-encoded parts),
+ * older saves a plain node id. Widgets inside subgraphs (another graph id) are left out. */
+function appModeTarget(entry, graph) {
+  const [id, widget] = entry;
+  if (typeof id === "number") return { nodeId: String(id), widget };
+  const parts = /^([^:]+):([^:]+):(.+)$/.exec(String(id));
+  if (!parts) return { nodeId: String(id), widget };
+  if (parts[1] !== graph?.id) return null;
+  return { nodeId: decodeURIComponent(parts[2]), widget: decodeURIComponent(parts[3]) };
+}
+
 /** The App Mode builder's chosen inputs: [{nodeId, widget}] (empty where the frontend has no App Mode). */
 export function appModeInputs(graph = app.rootGraph ?? app.graph) {
   const chosen = graph?.extra?.linearData?.inputs;
   if (!Array.isArray(chosen)) return [];
   return chosen
     .filter((entry) => Array.isArray(entry) && entry.length >= 2 && typeof entry[1] === "string")
-    .map(([nodeId, widget]) => ({ nodeId: String(nodeId), widget }));
+    .map((entry) => appModeTarget(entry, graph))
+    .filter((target) => target !== null);
 }
 
 function inputSpec(node, widget) {
