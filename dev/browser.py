@@ -163,7 +163,7 @@ class CanvasPage:
         return self.page.evaluate(
             """async () => {
                 const p = await app.graphToPrompt();
-                const reply = await api.queuePrompt(0, p);
+                const reply = await (window.api ?? app.api).queuePrompt(0, p);
                 if (!reply || !reply.prompt_id) throw new Error("queue failed: " + JSON.stringify(reply));
                 return reply.prompt_id;
             }"""

@@ -268,7 +268,8 @@ export async function saveTemplate(name, title, description, chosen = []) {
 
 app.registerExtension({
   name: "qg.SaveTemplate",
-  commands: [{ id: COMMAND, label: LABEL, icon: "pi pi-save", function: () => openDialog() }],
+  // the command returns at once: the dialog stays open until the user saves or cancels
+  commands: [{ id: COMMAND, label: LABEL, icon: "pi pi-save", function: () => void openDialog() }],
   menuCommands: [{ path: ["Workflow"], commands: [COMMAND] }],
   getCanvasMenuItems() {
     return [null, { content: LABEL, callback: () => openDialog() }];
