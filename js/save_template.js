@@ -53,8 +53,9 @@ export function paramFor(node, widget, value, name, description) {
   const choices = Array.isArray(kind) ? kind : kind === "COMBO" ? options.options : null;
   if (choices) return { class_type: "QG_ParamChoice", inputs: { ...base, choices: choices.map(String).join("\n") } };
   if (kind === "INT") {
-    const control = node.widgets?.find((w) => w.name === "control_after_generate")?.value;
-    if (/seed/i.test(widget) || control !== undefined) {
+    const own = node.widgets?.find((w) => w.name === widget);
+    const control = own?.linkedWidgets?.find((w) => w.name === "control_after_generate")?.value;
+    if (/seed/i.test(widget) || options.control_after_generate || control !== undefined) {
       const policy = { randomize: "random", increment: "increment" }[control] ?? "fixed";
       return { class_type: "QG_ParamSeed", inputs: { ...base, policy } };
     }

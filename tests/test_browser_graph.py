@@ -324,3 +324,29 @@ def test_app_mode_inputs_are_offered_as_named_parameters(page, client):
     template = client.get("/qg/templates/browser_app_mode")
     params = {p["name"]: (p["type"], p["default"]) for p in template["params"]}
     assert params == {"width": ("int", 32), "height": ("int", 24), "background": ("int", 0)}
+
+
+def test_widgets_become_parameters_of_the_matching_kind(page):
+    """What the template command turns an App Mode input into, on a KSampler (no weights needed)."""
+    sampler = page.add_node("KSampler", {"seed": 7, "steps": 12, "cfg": 6.5}, pos=(400, 50))
+    kinds = page.evaluate(
+        """async (id) => {
+            const { paramFor } = await import("/extensions/quality_gate/save_template.js");
+            const node = app.graph.getNodeById(id);
+            const value = (name) => node.widgets.find((w) => w.name === name).value;
+            const kinds = {};
+            for (const name of ["seed", "steps", "cfg", "sampler_name", "denoise"]) {
+                const param = paramFor(node, name, value(name), name, "");
+                kinds[name] = [param.class_type, param.inputs.value, param.inputs.policy ?? null];
+            }
+            kinds.linked = paramFor(node, "model", ["1", 0], "model", "");
+            return kinds;
+        }""",
+        sampler,
+    )
+    assert kinds["seed"] == ["QG_ParamSeed", 7, "random"]  # control_after_generate defaults to randomize
+    assert kinds["steps"] == ["QG_ParamInt", 12, None]
+    assert kinds["cfg"] == ["QG_ParamFloat", 6.5, None]
+    assert kinds["sampler_name"][0] == "QG_ParamChoice"
+    assert kinds["denoise"][0] == "QG_ParamFloat"
+    assert kinds["linked"] is None
