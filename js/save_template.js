@@ -203,6 +203,7 @@ function openDialog() {
     overlay.addEventListener("keydown", (e) => {
       e.stopPropagation(); // keep the canvas shortcuts away from the text fields
       if (e.key === "Escape") close(null);
+      if (e.key === "Enter" && e.target instanceof HTMLInputElement && !save.disabled) save.onclick?.(e);
     });
     save.onclick = async () => {
       const name = nameInput.value.trim();

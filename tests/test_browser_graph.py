@@ -241,14 +241,17 @@ def open_save_dialog(page) -> None:
     page.wait_for_selector("#qg-save-template", timeout=10_000)
 
 
-def save_from_dialog(page, name: str) -> None:
-    page.fill("#qg-save-template-name", name)
+def save_from_dialog(page, name: str, press_enter: bool = False) -> None:
     page.fill("#qg-save-template-title", f"Title of {name}")
-    page.click("#qg-save-template-save")
+    page.fill("#qg-save-template-name", name)
+    if press_enter:
+        page.press("#qg-save-template-name", "Enter")
+    else:
+        page.click("#qg-save-template-save")
 
 
-def saved_from_dialog(page, name: str) -> None:
-    save_from_dialog(page, name)
+def saved_from_dialog(page, name: str, press_enter: bool = False) -> None:
+    save_from_dialog(page, name, press_enter)
     page.wait_for_function(
         "() => !document.querySelector('#qg-save-template') || document.querySelector('#qg-save-template-status')"
         "?.dataset.ok === 'false'",
@@ -267,7 +270,7 @@ def test_save_template_command_saves_what_the_server_then_lists(page, client):
     open_save_dialog(page)
     save_from_dialog(page, "bad name!")  # refused in the dialog: nothing sent
     assert "letters, digits" in page.text_content("#qg-save-template-status")
-    saved_from_dialog(page, "browser_saved")
+    saved_from_dialog(page, "browser_saved", press_enter=True)
 
     entry = listed(client, "browser_saved")
     assert entry is not None and entry["source"] == "user"
