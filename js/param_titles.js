@@ -1,8 +1,9 @@
 // @ts-check
 // Template parameter nodes (QG_Param*) are titled by their name widget, so the canvas reads like the
 // template's parameter list. Two parameter nodes with the same name (the server refuses such a template)
-// are coloured red and show "duplicate name" until one is renamed.
+// are coloured red and show "duplicate name" until one is renamed; a message says so when it happens.
 import { app } from "../../scripts/app.js";
+import { notify } from "./graph.js";
 
 const isParam = (node) => /^QG_Param/.test(node?.comfyClass ?? node?.type ?? "");
 const WARN_COLOR = "#a33";
@@ -18,6 +19,7 @@ export function refreshParams(graph = app.graph) {
     const name = nameOf(node);
     if (name) owners.set(name, [...(owners.get(name) ?? []), node]);
   }
+  const fresh = new Set();
   for (const node of nodes) {
     const name = nameOf(node);
     const title = name || node.constructor.title || node.type;
@@ -25,6 +27,7 @@ export function refreshParams(graph = app.graph) {
     const others = (owners.get(name) ?? []).filter((n) => n !== node);
     const duplicate = others.length > 0;
     if (duplicate && !node.qgDuplicate) {
+      fresh.add(name);
       node.qgColors = { color: node.color, bgcolor: node.bgcolor };
       node.color = WARN_COLOR;
       node.bgcolor = WARN_BGCOLOR;
@@ -33,6 +36,10 @@ export function refreshParams(graph = app.graph) {
       node.bgcolor = node.qgColors?.bgcolor;
     }
     node.qgDuplicate = duplicate ? others.map((n) => n.id) : null;
+  }
+  for (const name of fresh) {
+    const ids = owners.get(name).map((n) => `#${n.id}`).join(", ");
+    notify(app, "warn", "Duplicate parameter name", `Parameter nodes ${ids} are all named "${name}"; rename all but one.`);
   }
   graph?.setDirtyCanvas?.(true, true);
   app.canvas?.setDirty?.(true, true);

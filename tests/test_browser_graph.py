@@ -205,6 +205,7 @@ def test_parameter_nodes_are_titled_by_name_and_duplicates_are_flagged(page):
     assert (one["title"], two["title"]) == ("steps", "steps")
     assert one["duplicate"] == [str(second)] and two["duplicate"] == [str(first)]
     assert one["color"] and two["color"], "duplicates are not coloured"
+    page.wait_for_function("() => document.body.innerText.includes('Duplicate parameter name')", timeout=10_000)
 
     rename(page, second, "guidance")
     assert param_state(page, second) == {"title": "guidance", "duplicate": None, "color": None}
