@@ -36,19 +36,23 @@ SETTINGS = {
     "Comfy.Workflow.ShowMissingModelsWarning": False,
     "Comfy.Workflow.ShowMissingNodesWarning": False,
     "Comfy.Validation.Workflows": True,
+    "Comfy.Minimap.Visible": False,
 }
 # localStorage flags of banners that are not settings (1.32.9: "Introducing Nodes 2.0").
 LOCAL_STORAGE = {"vueNodesBannerDismissed": "true"}
+# The part of the page where the canvas is not covered by the side bar (left) or the tabs and menu (top).
+CANVAS_INSET = {"left": 64, "top": 96}
 # Our extensions are served from here; console errors that mention it are ours.
 EXTENSION_URL = "/extensions/quality_gate/"
 
 
-def browser_server(version: str, workdir: Path | None = None, **kwargs) -> ComfyServer:
-    """A ComfyServer (not started) serving frontend ``version``, with first-run dialogs switched off."""
+def browser_server(version: str, workdir: Path | None = None, settings: dict | None = None, **kwargs) -> ComfyServer:
+    """A ComfyServer (not started) serving frontend ``version``, with first-run dialogs switched off (and
+    any further user ``settings``)."""
     server = ComfyServer(workdir=workdir, front_end_root=frontend_root(version), **kwargs)
-    settings = server.workdir / "user" / "default" / "comfy.settings.json"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(json.dumps(SETTINGS))
+    settings_file = server.workdir / "user" / "default" / "comfy.settings.json"
+    settings_file.parent.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps({**SETTINGS, **(settings or {})}))
     return server
 
 
@@ -134,6 +138,19 @@ class CanvasPage:
             [node_type, widgets or {}, list(pos)],
         )
 
+    def set_widget(self, node: int, name: str, value) -> None:
+        """Set widget ``name`` of node ``node`` as a user would (value, then the widget's callback)."""
+        self.page.evaluate(
+            """([id, name, value]) => {
+                const node = app.graph.getNodeById(id);
+                const widget = node?.widgets?.find((w) => w.name === name);
+                if (!widget) throw new Error("node " + id + " has no widget " + name);
+                widget.value = value;
+                widget.callback?.(value);
+            }""",
+            [node, name, value],
+        )
+
     def connect(self, source: int, output: int | str, target: int, input_name: str) -> None:
         """Link output ``output`` (index or name) of node ``source`` into input ``input_name`` of ``target``."""
         self.page.evaluate(
@@ -151,6 +168,38 @@ class CanvasPage:
             [source, output, target, input_name],
         )
 
+    def fit_view(self, margin: float = 60.0, max_scale: float = 1.25) -> None:
+        """Zoom and pan so every node and group (with badges above titles) fills the canvas, clear of the
+        side bar (left) and the tabs and menu (top) that float over it."""
+        self.page.evaluate(
+            """([margin, maxScale]) => {
+                const boxes = [];
+                const title = LiteGraph.NODE_TITLE_HEIGHT ?? 30;
+                for (const n of app.graph._nodes) {
+                    boxes.push([n.pos[0], n.pos[1] - title - 26, n.size[0], n.size[1] + title + 26]);
+                }
+                for (const g of app.graph._groups ?? app.graph.groups ?? []) {
+                    const b = g._bounding ?? [...g.pos, ...g.size];
+                    boxes.push([b[0], b[1], b[2], b[3]]);
+                }
+                if (!boxes.length) return;
+                const x0 = Math.min(...boxes.map((b) => b[0])) - margin;
+                const y0 = Math.min(...boxes.map((b) => b[1])) - margin;
+                const x1 = Math.max(...boxes.map((b) => b[0] + b[2])) + margin;
+                const y1 = Math.max(...boxes.map((b) => b[1] + b[3])) + margin;
+                const el = app.canvas.canvas, ds = app.canvas.ds;
+                const [left, top] = [CANVAS_INSET.left, CANVAS_INSET.top];
+                const w = el.clientWidth - left - 8, h = el.clientHeight - top - 8;
+                const scale = Math.min(w / (x1 - x0), h / (y1 - y0), maxScale);
+                ds.scale = scale;
+                ds.offset[0] = (left + (w - (x1 - x0) * scale) / 2) / scale - x0;
+                ds.offset[1] = (top + (h - (y1 - y0) * scale) / 2) / scale - y0;
+                app.canvas.setDirty(true, true);
+            }""".replace("CANVAS_INSET", json.dumps(CANVAS_INSET)),
+            [margin, max_scale],
+        )
+        self.page.wait_for_timeout(300)  # a frame or two for the canvas to redraw
+
     def graph_to_prompt(self) -> dict:
         """``app.graphToPrompt()``: ``{"workflow": UI format, "output": API format}``."""
         return self.page.evaluate(
@@ -163,7 +212,7 @@ class CanvasPage:
         return self.page.evaluate(
             """async () => {
                 const p = await app.graphToPrompt();
-                const reply = await (window.api ?? app.api).queuePrompt(0, p);
+                const reply = await app.api.queuePrompt(0, p);
                 if (!reply || !reply.prompt_id) throw new Error("queue failed: " + JSON.stringify(reply));
                 return reply.prompt_id;
             }"""

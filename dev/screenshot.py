@@ -1,0 +1,124 @@
+"""Pictures of the canvas from the real frontend in headless Chromium (dev/browser.py, the harness's server).
+
+    # a UI workflow queued, run to the end and photographed (the README's canvas: loop badge and chart)
+    .venv/bin/python dev/screenshot.py run example_workflows/retry_until_quality.json [--out docs/canvas-loop.png]
+    # a .jpg thumbnail next to every example_workflows/*.json (same name), from the canvas, without running
+    .venv/bin/python dev/screenshot.py thumbnails [--dir example_workflows]
+
+Options: --frontend (1.32.9, the pinned one, or 1.58.1), --checkpoint FILE (linked into the server's
+models/checkpoints, for workflows that load one), --test-nodes (also load tests/comfy_nodes, for local
+workflows built with the test-only nodes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from browser import CANVAS_INSET, FRONTENDS, CanvasPage, browser_server, launch
+from harness import ROOT, ComfyClient
+
+DEFAULT_OUT = ROOT / "docs" / "canvas-loop.png"
+THUMBNAIL_VIEWPORT = {"width": 1024, "height": 680}
+# No canvas statistics overlay and no zoom controls in the pictures.
+PICTURE_SETTINGS = {"Comfy.Graph.CanvasInfo": False, "Comfy.Graph.CanvasMenu": False}
+
+
+def start_server(args):
+    node_roots = [ROOT / "tests" / "comfy_nodes"] if args.test_nodes else []
+    server = browser_server(args.frontend, settings=PICTURE_SETTINGS, node_roots=node_roots, name="screenshot")
+    server.start()
+    if args.checkpoint:
+        checkpoint = Path(args.checkpoint).resolve()
+        (server.model_dir("checkpoints") / checkpoint.name).symlink_to(checkpoint)
+    return server
+
+
+def wait_until_done(server, prompt_id: str, timeout: float) -> dict:
+    client = ComfyClient(server.url)
+    deadline = time.monotonic() + timeout
+    try:
+        while (entry := client.history(prompt_id)).get("status", {}).get("completed") is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+            time.sleep(0.2)
+    finally:
+        client.close()
+    return entry
+
+
+def run(args, browser, server) -> int:
+    workflow = json.loads(Path(args.workflow).read_text())
+    page = CanvasPage(browser, server).open()
+    page.load_workflow(workflow)
+    prompt_id = page.queue()
+    entry = wait_until_done(server, prompt_id, args.timeout)
+    status = entry["status"]["status_str"]
+    page.wait_for_timeout(500)  # the last events reach the page and the canvas redraws
+    page.fit_view()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out))
+    print(f"{args.workflow}: prompt {prompt_id} {status}; canvas saved to {out}")
+    if status != "success":
+        print(json.dumps(entry["status"].get("messages", [])[-2:], indent=1)[:3000], file=sys.stderr)
+    page.close()
+    return 0 if status == "success" else 1
+
+
+def thumbnails(args, browser, server) -> int:
+    examples = sorted(Path(args.dir).glob("*.json"))
+    if not examples:
+        print(f"no *.json in {args.dir}", file=sys.stderr)
+        return 1
+    page = CanvasPage(browser, server, viewport=THUMBNAIL_VIEWPORT).open()
+    for path in examples:
+        page.reset()
+        page.load_workflow(json.loads(path.read_text()))
+        page.fit_view(margin=30)
+        out = path.with_suffix(".jpg")
+        clip = {
+            "x": CANVAS_INSET["left"],
+            "y": CANVAS_INSET["top"],
+            "width": THUMBNAIL_VIEWPORT["width"] - CANVAS_INSET["left"],
+            "height": THUMBNAIL_VIEWPORT["height"] - CANVAS_INSET["top"],
+        }
+        page.screenshot(path=str(out), type="jpeg", quality=80, clip=clip)
+        print(f"{path} -> {out}")
+    page.close()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frontend", choices=FRONTENDS, default=FRONTENDS[0])
+    parser.add_argument("--checkpoint", help="a checkpoint file linked into the server's models/checkpoints")
+    parser.add_argument("--test-nodes", action="store_true", help="also load the test-only nodes (tests/comfy_nodes)")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    one = sub.add_parser("run", help="queue a UI workflow, wait for it and save a PNG of the canvas")
+    one.add_argument("workflow")
+    one.add_argument("--out", default=str(DEFAULT_OUT))
+    one.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the prompt")
+    many = sub.add_parser("thumbnails", help="a .jpg next to every UI workflow in --dir")
+    many.add_argument("--dir", default=str(ROOT / "example_workflows"))
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(args)
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            try:
+                return run(args, browser, server) if args.mode == "run" else thumbnails(args, browser, server)
+            finally:
+                browser.close()
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
