@@ -1,8 +1,10 @@
 // @ts-check
 // QG_Switch, QG_Select and QG_Gate take and give the pack's ANY type. On the canvas their value output takes
-// the type of the first connected value input (its label shows it, e.g. IMAGE), so it only links where that
-// type fits; with nothing connected it is ANY again. A second input of another type is refused with a
-// message, and links from the output that no longer fit the new type are removed with a message.
+// the type of the connected value inputs (its label shows it, e.g. IMAGE), so it only links where that type
+// fits; with nothing connected, or inputs of different types (an older workflow), it is ANY again. Linking
+// an input of another type than the connected ones is refused with a message; when the user's link change
+// gives the output a new type, output links that no longer fit are removed with a message. Loading a
+// workflow never removes links: the output stays ANY when one of them would not fit.
 import { app } from "../../scripts/app.js";
 import { afterCurrentChange, notify, outputTargets, upstreamType } from "./graph.js";
 
@@ -23,41 +25,45 @@ function fits(type, target) {
   return LiteGraph?.isValidConnection ? LiteGraph.isValidConnection(type, target) : type === target || target === ANY;
 }
 
-/** The type the value output follows: the first connected value input's, skipping `except`. */
+/** The type the value output follows: the one type of the connected value inputs (skipping `except`), or
+ * null when none is connected or they differ. */
 export function followedType(node, except = null) {
+  const types = new Set();
   for (const index of valueInputs(node)) {
-    if (index === except) continue;
-    const type = upstreamType(node, index);
-    if (type) return type;
+    const type = index === except ? null : upstreamType(node, index);
+    if (type) types.add(type);
   }
-  return null;
+  return types.size === 1 ? [...types][0] : null;
 }
 
-/** Give the value output (slot 0) the followed type and label; drop output links that no longer fit. */
-export function followTypes(node, seen = new Set()) {
+/** Give the value output (slot 0) the followed type and label. Output links that no longer fit are removed
+ * when `drop` (a user's link change), else (a workflow loading) the output stays ANY and keeps them. */
+export function followTypes(node, drop = true, seen = new Set()) {
   if (!node?.graph || seen.has(node.id)) return;
   seen.add(node.id);
   const output = node.outputs?.[0];
   if (!output) return;
-  const type = followedType(node) ?? ANY;
+  const targets = outputTargets(node, 0);
+  let type = followedType(node) ?? ANY;
+  const misfits = type === ANY ? [] : targets.filter(({ target, index }) => !fits(type, target.inputs[index].type));
+  if (misfits.length && !drop) type = ANY;
   output.type = type;
   output.label = type === ANY ? output.name : type;
-  const dropped = [];
+  const dropping = new Set(drop ? misfits : []);
+  const dropped = [...dropping].map(({ target, index }) => [target, index, target.inputs[index]]);
   const downstream = [];
-  for (const { target, index, link } of outputTargets(node, 0)) {
-    const input = target.inputs[index];
-    if (type !== ANY && !fits(type, input.type)) dropped.push([target, index, input]);
-    else {
-      link.type = type;
-      if (isFollower(target)) downstream.push(target);
-    }
+  for (const entry of targets) {
+    if (dropping.has(entry)) continue;
+    const { target, link } = entry;
+    link.type = type;
+    if (isFollower(target)) downstream.push(target);
   }
   for (const [target, slot, input] of dropped) target.disconnectInput(slot);
   if (dropped.length) {
     const where = dropped.map(([t, , i]) => `${t.title} #${t.id}.${i.name} (${i.type})`).join(", ");
     notify(app, "warn", `${node.title} #${node.id}`, `output is now ${type}; removed links that do not take it: ${where}`);
   }
-  for (const target of downstream) followTypes(target, seen);
+  for (const target of downstream) followTypes(target, drop, seen);
   node.setDirtyCanvas?.(true, true);
 }
 
@@ -77,18 +83,23 @@ app.registerExtension({
         notify(app, "warn", `${this.title} #${this.id}`, `${input.name} takes ${followed} here (like the other inputs), not ${type}`);
         return false;
       }
+      this.qgUserLink = true;
       return true;
     };
     const changed = nodeType.prototype.onConnectionsChange;
     nodeType.prototype.onConnectionsChange = function (side, index) {
       const result = changed?.apply(this, arguments);
       if (side === 1 /* LiteGraph.INPUT */ && isValue(this.inputs?.[index]?.name ?? "")) {
-        afterCurrentChange(this, "qgTypePending", followTypes);
+        afterCurrentChange(this, "qgTypePending", (node) => {
+          const drop = !!node.qgUserLink; // a link the user just made (never while a workflow loads)
+          node.qgUserLink = false;
+          followTypes(node, drop);
+        });
       }
       return result;
     };
   },
   async afterConfigureGraph() {
-    for (const node of app.graph?.nodes ?? []) if (isFollower(node)) followTypes(node);
+    for (const node of app.graph?.nodes ?? []) if (isFollower(node)) followTypes(node, false);
   },
 });

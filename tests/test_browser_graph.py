@@ -172,6 +172,30 @@ def test_output_types_follow_the_connected_input_and_reset(page):
     assert not is_linked(page, save, "images")
 
 
+def test_loading_a_workflow_never_drops_links(page):
+    """A saved graph whose Switch has inputs of two types (made before this extension, or by hand) loads with
+    every link kept; the output stays ANY because no single type fits them all."""
+    image = page.add_node("EmptyImage", {"width": 8, "height": 8}, pos=(50, 50))
+    latent = page.add_node("EmptyLatentImage", {"width": 64, "height": 64}, pos=(50, 350))
+    switch = page.add_node("QG_Switch", pos=(400, 50))
+    save = page.add_node("SaveImage", pos=(700, 50))
+    link(page, image, 0, switch, "on_false")
+    link(page, switch, 0, save, "images")
+    page.evaluate("(id) => { app.graph.getNodeById(id).onConnectInput = () => true; }", switch)  # bypass
+    link(page, latent, 0, switch, "on_true")  # two types: the output is ANY, and no link is dropped
+    assert output_of(page, switch)["type"] == "*" and is_linked(page, save, "images")
+    saved = page.evaluate(
+        """(id) => { delete app.graph.getNodeById(id).onConnectInput;
+            return JSON.parse(JSON.stringify(app.graph.serialize())); }""",
+        switch,
+    )
+    page.load_workflow(saved)
+    settle(page)
+    assert {"on_true*", "on_false*"} <= set(inputs_of(page, switch))
+    assert is_linked(page, save, "images")
+    assert output_of(page, switch)["type"] == "*"
+
+
 # --- parameter titles ---------------------------------------------------------------------------------------
 
 
