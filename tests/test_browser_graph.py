@@ -124,6 +124,25 @@ def test_select_grows_and_shrinks_and_the_backend_runs_what_it_queues(page, clie
     assert entry["outputs"][str(preview)]["images"], "the preview got no image"
 
 
+def test_select_saved_with_every_slot_loads_with_one_free_slot(page):
+    """A workflow saved without this extension lists all 16 input_ slots; it loads trimmed, links kept."""
+    select = page.add_node("QG_Select", pos=(400, 100))
+    source = page.add_node("EmptyImage", {"width": 8, "height": 8}, pos=(50, 50))
+    link(page, source, 0, select, "input_1")
+    link(page, source, 0, select, "input_2")
+    saved = page.evaluate("() => JSON.parse(JSON.stringify(app.graph.serialize()))")
+    node = next(n for n in saved["nodes"] if str(n["id"]) == str(select))
+    names = {i["name"] for i in node["inputs"]}
+    node["inputs"] += [
+        {"name": f"input_{k}", "type": "*", "link": None} for k in range(3, 17) if f"input_{k}" not in names
+    ]
+    page.load_workflow(saved)
+    settle(page)
+    assert select_slots(page, select) == ["input_1*", "input_2*", "input_3"]
+    prompt = page.graph_to_prompt()["output"]
+    assert sorted(k for k in prompt[str(select)]["inputs"] if k.startswith("input_")) == ["input_1", "input_2"]
+
+
 def test_select_stops_at_its_last_declared_input(page):
     select = page.add_node("QG_Select", pos=(400, 100))
     source = page.add_node("EmptyImage", {"width": 8, "height": 8}, pos=(50, 50))
