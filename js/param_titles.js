@@ -1,0 +1,104 @@
+// @ts-check
+// Template parameter nodes (QG_Param*) are titled by their name widget, so the canvas reads like the
+// template's parameter list. Two parameter nodes with the same name (the server refuses such a template)
+// are coloured red and show "duplicate name" until one is renamed; a message says so when it happens.
+import { app } from "../../scripts/app.js";
+import { notify } from "./graph.js";
+
+const isParam = (node) => /^QG_Param/.test(node?.comfyClass ?? node?.type ?? "");
+const WARN_COLOR = "#a33";
+const WARN_BGCOLOR = "#5a2222";
+
+const nameOf = (node) => String(node.widgets?.find((w) => w.name === "name")?.value ?? "").trim();
+
+/** Title every parameter node of the graph by its name and mark the duplicates. */
+export function refreshParams(graph = app.graph) {
+  const nodes = (graph?.nodes ?? []).filter(isParam);
+  const owners = new Map();
+  for (const node of nodes) {
+    const name = nameOf(node);
+    if (name) owners.set(name, [...(owners.get(name) ?? []), node]);
+  }
+  const fresh = new Set();
+  for (const node of nodes) {
+    const name = nameOf(node);
+    const title = name || node.constructor.title || node.type;
+    if (node.title !== title) node.title = title;
+    const others = (owners.get(name) ?? []).filter((n) => n !== node);
+    const duplicate = others.length > 0;
+    if (duplicate && !node.qgDuplicate) {
+      fresh.add(name);
+      node.qgColors = { color: node.color, bgcolor: node.bgcolor };
+      node.color = WARN_COLOR;
+      node.bgcolor = WARN_BGCOLOR;
+    } else if (!duplicate && (node.qgDuplicate || node.color === WARN_COLOR)) {
+      node.color = node.qgColors?.color;
+      node.bgcolor = node.qgColors?.bgcolor;
+    }
+    node.qgDuplicate = duplicate ? others.map((n) => n.id) : null;
+  }
+  for (const name of fresh) {
+    const ids = owners.get(name).map((n) => `#${n.id}`).join(", ");
+    notify(app, "warn", "Duplicate parameter name", `Parameter nodes ${ids} are all named "${name}"; rename all but one.`);
+  }
+  graph?.setDirtyCanvas?.(true, true);
+  app.canvas?.setDirty?.(true, true);
+}
+
+app.registerExtension({
+  name: "qg.ParamTitles",
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!/^QG_Param/.test(nodeData?.name ?? "")) return;
+
+    const created = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const result = created?.apply(this, arguments);
+      const widget = this.widgets?.find((w) => w.name === "name");
+      if (widget) {
+        const callback = widget.callback;
+        widget.callback = function () {
+          const out = callback?.apply(this, arguments);
+          refreshParams();
+          return out;
+        };
+      }
+      queueMicrotask(() => refreshParams());
+      return result;
+    };
+    const added = nodeType.prototype.onAdded;
+    nodeType.prototype.onAdded = function () {
+      const result = added?.apply(this, arguments);
+      queueMicrotask(() => refreshParams(this.graph ?? app.graph));
+      return result;
+    };
+    const removed = nodeType.prototype.onRemoved;
+    nodeType.prototype.onRemoved = function () {
+      const result = removed?.apply(this, arguments);
+      queueMicrotask(() => refreshParams());
+      return result;
+    };
+    const widgetChanged = nodeType.prototype.onWidgetChanged;
+    nodeType.prototype.onWidgetChanged = function (name) {
+      const result = widgetChanged?.apply(this, arguments);
+      if (name === "name") refreshParams();
+      return result;
+    };
+    const draw = nodeType.prototype.onDrawForeground;
+    nodeType.prototype.onDrawForeground = function (ctx) {
+      const result = draw?.apply(this, arguments);
+      if (this.title !== (nameOf(this) || this.title)) refreshParams(this.graph);
+      if (this.qgDuplicate && !this.flags?.collapsed) {
+        ctx.save();
+        ctx.fillStyle = "#ff8080";
+        ctx.font = "bold 12px sans-serif";
+        const others = this.qgDuplicate.map((id) => `#${id}`).join(", ");
+        ctx.fillText(`⚠ duplicate name (also ${others})`, 4, -(globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30) - 6);
+        ctx.restore();
+      }
+      return result;
+    };
+  },
+  async afterConfigureGraph() {
+    refreshParams();
+  },
+});
