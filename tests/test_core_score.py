@@ -206,6 +206,16 @@ def test_bad_crop_and_image_shapes():
         crop_images(torch.rand(8, 8, 3), 4, "center")
 
 
+def test_pixels_are_rounded_and_clipped_to_8_bits():
+    """Values out of 0..1, exact 8-bit levels, half levels: what saving the IMAGE at 8 bits gives."""
+    images = torch.rand(3, 224, 224, 3, generator=torch.Generator().manual_seed(4)) * 1.6 - 0.3
+    images[0, 0, :6, 0] = torch.tensor([0, 1, 127, 254, 255, 256]) / 255
+    images[1, 0, :4, 0] = (torch.tensor([0, 1, 127, 254]) + 0.5) / 255
+    pixels, _ = crop_images(images, 224, "center")
+    expected = (images.movedim(-1, 1) * 255).clamp(0, 255).round()
+    assert torch.equal((pixels * 255).round(), expected)
+
+
 @needs_laion
 def test_center_crop_reproduces_open_clips_reference_preprocessing():
     model = build_clip(tiny_config(), seed=1)

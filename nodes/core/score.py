@@ -37,6 +37,8 @@ DEFAULT_ARCHITECTURE = "ViT-L-14-quickgelu"
 CROPS = ("center", "pad", "multi")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+ROUNDER = 1.5 * 2**23  # float32 v + ROUNDER, 0 <= v <= 255: v rounded to a whole number (half to even), held
+# in the low byte of the float's bits (floats near 2**23 are one apart)
 CHUNK = 16  # images encoded at a time: bounds memory for any batch size (smaller batches cost the CPU ~5 %)
 TEXT_CACHE = 256  # prompts whose embeddings a scorer keeps
 LOGIT_SCALE = 100.0  # CLIP's trained temperature, used for zero-shot probabilities
@@ -287,14 +289,16 @@ def _eight_bit_resized(images: torch.Tensor, height: int, width: int) -> torch.T
 
     On the CPU one image at a time goes through one reused scratch buffer, channels-last as the input already
     is in memory (the layout the 8-bit kernel is fast on): temporaries the size of a batch of large images cost
-    more in page faults than the arithmetic does."""
+    more in page faults than the arithmetic does. Adding ``ROUNDER`` rounds and converting the float's bits
+    takes the result (cheaper than ``round_`` and a float to uint8 conversion: about 10 % of the preprocessing)."""
     if images.device.type != "cpu":
         return _resize(images.mul(255).clamp_(0, 255).round_().movedim(-1, 1), height, width)
     scratch = torch.empty(images.shape[1:])
     pixels = torch.empty(images.shape[1:], dtype=torch.uint8)
     out = torch.empty(images.shape[0], height, width, 3, dtype=torch.uint8).movedim(-1, 1)
     for image, dest in zip(images, out, strict=True):
-        pixels.copy_(torch.mul(image, 255, out=scratch).clamp_(0, 255).round_())
+        torch.mul(image, 255, out=scratch).clamp_(0, 255).add_(ROUNDER)
+        pixels.copy_(scratch.view(torch.int32))  # int32 to uint8 keeps the low byte: the rounded value
         dest.copy_(_resize(pixels.movedim(-1, 0)[None], height, width)[0])
     return out
 
@@ -359,13 +363,13 @@ def crop_images(images: torch.Tensor, size: int, mode: str = "center") -> tuple[
         else:
             top, left = _center(nh, size), _center(nw, size)
             crops, owners = x[:, :, top : top + size, left : left + size], list(range(b))
-    return crops.float().div_(255), owners
+    return crops.to(torch.float32, memory_format=torch.contiguous_format).div_(255), owners
 
 
 def normalise(pixels: torch.Tensor, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
     mean = torch.tensor(mean, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
     std = torch.tensor(std, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
-    return (pixels - mean) / std
+    return (pixels - mean).div_(std)
 
 
 def per_image_mean(values: torch.Tensor, owners: list[int], batch: int) -> torch.Tensor:
