@@ -208,11 +208,14 @@ def test_bad_crop_and_image_shapes():
 
 def test_pixels_are_rounded_and_clipped_to_8_bits():
     """Values out of 0..1, exact 8-bit levels, half levels: what saving the IMAGE at 8 bits gives."""
-    images = torch.rand(3, 224, 224, 3, generator=torch.Generator().manual_seed(4)) * 1.6 - 0.3
-    images[0, 0, :6, 0] = torch.tensor([0, 1, 127, 254, 255, 256]) / 255
-    images[1, 0, :4, 0] = (torch.tensor([0, 1, 127, 254]) + 0.5) / 255
+    g = torch.Generator().manual_seed(4)
+    levels = torch.randint(-80, 336, (3, 224, 224, 3), generator=g)
+    offsets = torch.tensor([-0.45, -0.2, 0.0, 0.2, 0.45])[torch.randint(0, 5, levels.shape, generator=g)]
+    images = (levels + offsets) / 255
+    images[0, 0, :4, 0] = torch.tensor([float("inf"), -float("inf"), 1e30, -1e30])
     pixels, _ = crop_images(images, 224, "center")
-    expected = (images.movedim(-1, 1) * 255).clamp(0, 255).round()
+    expected = levels.clamp(0, 255).movedim(-1, 1).float()
+    expected[0, 0, 0, :4] = torch.tensor([255, 0, 255, 0])
     assert torch.equal((pixels * 255).round(), expected)
 
 
