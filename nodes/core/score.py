@@ -37,8 +37,9 @@ DEFAULT_ARCHITECTURE = "ViT-L-14-quickgelu"
 CROPS = ("center", "pad", "multi")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-REDUCING_GAP = 2.0  # see _resize
-CHUNK = 8  # images preprocessed and encoded at a time: bounds memory for any batch size
+ROUNDER = 1.5 * 2**23  # float32 v + ROUNDER, 0 <= v <= 255: v rounded to a whole number (half to even), held
+# in the low byte of the float's bits (floats near 2**23 are one apart)
+CHUNK = 16  # images encoded at a time: bounds memory for any batch size (smaller batches cost the CPU ~5 %)
 TEXT_CACHE = 256  # prompts whose embeddings a scorer keeps
 LOGIT_SCALE = 100.0  # CLIP's trained temperature, used for zero-shot probabilities
 RELU_LAYOUT = (0, 3, 6, 9, 11)
@@ -280,18 +281,43 @@ def build_encoder(weights: str | Path, architecture: str) -> tuple[torch.nn.Modu
 # ---------------------------------------------------------------- preprocessing (tensors, on any device)
 
 
-def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Bicubic antialiased resize of [N, C, H, W] (torch's antialias filter is PIL's bicubic).
+def _eight_bit_resized(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[B, H, W, 3] pixels (0..1) saved at 8 bits (as ``PIL.Image.fromarray`` sees them) and resized to
+    [B, 3, height, width] 8-bit values by ``_resize``: ``uint8`` on the CPU, where torch resizes 8-bit pixels
+    with Pillow's own algorithm several times faster than floats; floats holding whole numbers 0..255 on other
+    devices, whose resize kernels take floats only.
 
-    A large reduction first averages k x k boxes, k = floor(factor / 2), as PIL's ``reducing_gap=2`` does: the
-    result stays within about 0.05/255 of the one-pass filter on average and 1024 px inputs resize about 25 %
-    faster (the resize dominates preprocessing on the CPU)."""
-    if images.shape[-2:] == (height, width):
-        return images
-    k = int(min(images.shape[-2] / height, images.shape[-1] / width) // REDUCING_GAP)
-    if k >= 2:
-        images = F.avg_pool2d(images, k, ceil_mode=True, count_include_pad=False)
-    return F.interpolate(images, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    On the CPU one image at a time goes through one reused scratch buffer, channels-last as the input already
+    is in memory (the layout the 8-bit kernel is fast on): temporaries the size of a batch of large images cost
+    more in page faults than the arithmetic does. ``ROUNDER + 255 x`` (one fused multiply-add) rounds, a clamp
+    to ``ROUNDER + [0, 255]`` clips, and the low byte of the float's bits is the 8-bit value: two passes over the
+    image where ``mul``, ``clamp``, ``round`` and a float to uint8 conversion take four (a fifth of the
+    preprocessing time)."""
+    if images.device.type != "cpu":
+        return _resize(images.mul(255).clamp_(0, 255).round_().movedim(-1, 1), height, width)
+    scratch, rounder = torch.empty(images.shape[1:]), torch.tensor(ROUNDER)
+    pixels = torch.empty(images.shape[1:], dtype=torch.uint8)
+    out = torch.empty(images.shape[0], height, width, 3, dtype=torch.uint8).movedim(-1, 1)
+    for image, dest in zip(images, out, strict=True):
+        torch.add(rounder, image, alpha=255, out=scratch).clamp_(ROUNDER, ROUNDER + 255)
+        pixels.copy_(scratch.view(torch.int32))  # int32 to uint8 keeps the low byte: the rounded value
+        dest.copy_(_resize(pixels.movedim(-1, 0)[None], height, width)[0])
+    return out
+
+
+def _resize(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bicubic antialiased resize of 8-bit [N, 3, H, W] pixels to 8-bit pixels: PIL's
+    ``Image.resize(..., BICUBIC)`` (torch's antialias filter is PIL's bicubic, a = -0.5; its 8-bit kernel is a
+    port of Pillow's), what open_clip's reference transform runs. Floats go through the same two passes as PIL,
+    width then height, each rounded and clipped to 8 bits."""
+    if pixels.shape[-2:] == (height, width):
+        return pixels
+    if pixels.dtype == torch.uint8:
+        return F.interpolate(pixels, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    for size in ((pixels.shape[-2], width), (height, width)):  # in floats: PIL's passes, each to 8 bits
+        pixels = F.interpolate(pixels, size=size, mode="bicubic", antialias=True, align_corners=False)
+        pixels = pixels.clamp_(0, 255).round_()
+    return pixels
 
 
 def _shortest_side(h: int, w: int, size: int) -> tuple[int, int]:
@@ -316,20 +342,20 @@ def crop_images(images: torch.Tensor, size: int, mode: str = "center") -> tuple[
     """
     if mode not in CROPS:
         raise QGError(f"crop must be one of {', '.join(CROPS)}, got {mode!r}")
-    x = rgb_images(images).movedim(-1, 1)
-    b, _, h, w = x.shape
+    images = rgb_images(images)
+    b, h, w, _ = images.shape
     if mode == "pad":
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        x = _resize(x, nh, nw)
-        canvas = torch.tensor(OPENAI_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-        canvas = canvas.expand(b, 3, size, size).clone()
+        x = _eight_bit_resized(images, nh, nw)
+        canvas = torch.tensor([round(255 * m) for m in OPENAI_MEAN], device=x.device, dtype=x.dtype)
+        canvas = canvas.view(1, 3, 1, 1).expand(b, 3, size, size).clone()
         top, left = (size - nh) // 2, (size - nw) // 2
         canvas[:, :, top : top + nh, left : left + nw] = x
         crops, owners = canvas, list(range(b))
     else:
         nh, nw = _shortest_side(h, w, size)
-        x = _resize(x, nh, nw)
+        x = _eight_bit_resized(images, nh, nw)
         if mode == "multi" and max(nh, nw) > size * 1.05:
             long = max(nh, nw)
             starts = (0, _center(long, size), long - size)
@@ -339,13 +365,13 @@ def crop_images(images: torch.Tensor, size: int, mode: str = "center") -> tuple[
         else:
             top, left = _center(nh, size), _center(nw, size)
             crops, owners = x[:, :, top : top + size, left : left + size], list(range(b))
-    return (crops.clamp(0, 1) * 255).round() / 255, owners
+    return crops.to(torch.float32, memory_format=torch.contiguous_format).div_(255), owners
 
 
 def normalise(pixels: torch.Tensor, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
     mean = torch.tensor(mean, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
     std = torch.tensor(std, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
-    return (pixels - mean) / std
+    return (pixels - mean).div_(std)
 
 
 def per_image_mean(values: torch.Tensor, owners: list[int], batch: int) -> torch.Tensor:
