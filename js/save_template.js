@@ -205,6 +205,7 @@ function openDialog() {
       if (e.key === "Escape") close(null);
       if (e.key === "Enter" && e.target instanceof HTMLInputElement && !save.disabled) save.onclick?.(e);
     });
+    let replaceConfirmed = ""; // the name the user agreed to replace
     save.onclick = async () => {
       const name = nameInput.value.trim();
       const chosen = rows
@@ -224,6 +225,13 @@ function openDialog() {
         return;
       }
       save.disabled = true;
+      if (name !== replaceConfirmed && (await userTemplateExists(name))) {
+        replaceConfirmed = name;
+        save.disabled = false;
+        status.textContent = `A template named "${name}" already exists. Press Save again to replace it.`;
+        status.dataset.ok = "exists";
+        return;
+      }
       status.textContent = "Saving…";
       const outcome = await saveTemplate(name, titleInput.value, descriptionInput.value, chosen);
       save.disabled = false;
@@ -232,6 +240,16 @@ function openDialog() {
       if (outcome.ok) close(outcome);
     };
   });
+}
+
+/** Whether the user already saved a template of this name (the pack's own are read-only: the server refuses). */
+async function userTemplateExists(name) {
+  try {
+    const response = await api.fetchApi(`/qg/templates/${encodeURIComponent(name)}`);
+    return response.ok && (await response.json()).source === "user";
+  } catch {
+    return false; // unreachable server: the save itself reports it
+  }
 }
 
 /** PUT the current graph as template `name`; returns {ok, message, reply}. */

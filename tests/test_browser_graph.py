@@ -322,6 +322,20 @@ def test_save_template_command_saves_what_the_server_then_lists(page, client):
     template = client.get("/qg/templates/browser_saved")
     assert [p["name"] for p in template["params"]] == ["width"]
 
+    # the same name again: the dialog asks first, and only a second Save replaces the template
+    open_save_dialog(page)
+    page.fill("#qg-save-template-title", "Replaced")
+    page.fill("#qg-save-template-name", "browser_saved")
+    page.click("#qg-save-template-save")
+    page.wait_for_function(
+        "() => document.querySelector('#qg-save-template-status')?.dataset.ok === 'exists'", timeout=20_000
+    )
+    assert "already exists" in page.text_content("#qg-save-template-status")
+    assert listed(client, "browser_saved")["title"] == "Title of browser_saved"  # nothing sent yet
+    page.click("#qg-save-template-save")
+    page.wait_for_selector("#qg-save-template", state="detached", timeout=20_000)
+    assert listed(client, "browser_saved")["title"] == "Replaced"
+
 
 def test_save_template_shows_the_servers_error(page, client):
     build_scored_image(page)
