@@ -49,3 +49,41 @@ class Graph:
 def recorded(result, node: str):
     """The value a QGTest_Record node received, as JSON (tensors as {"tensor": shape, "sum": ...})."""
     return result.outputs[node]["qg_record"][0]["value"]
+
+
+# ---------------------------------------------------------------- node specs as the frontend reads them
+
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+
+
+def read_object_info(url: str) -> dict:
+    client = ComfyClient(url)
+    try:
+        return client.get("/object_info")
+    finally:
+        client.close()
+
+
+def spec_inputs(spec: dict) -> list[tuple[str, str, dict]]:
+    """(name, type, options) of a node's inputs in the frontend's order (``input_order``: required, then optional);
+    a combo's type is COMBO."""
+    declared = {**spec["input"].get("required", {}), **spec["input"].get("optional", {})}
+    order = spec.get("input_order") or {k: list(spec["input"].get(k, {})) for k in ("required", "optional")}
+    rows = []
+    for name in order.get("required", []) + order.get("optional", []):
+        kind, options = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
+        rows.append((name, "COMBO" if isinstance(kind, list) else kind, options))
+    return rows
+
+
+def spec_widgets(spec: dict) -> list[tuple[str, bool]]:
+    """(name, has a control value) of every widget the frontend builds for a node, in order: widget types that are
+    not forceInput; an INT gets a "control after generate" value when declared so, or by default when named seed or
+    noise_seed (the frontend's rule)."""
+    rows = []
+    for name, kind, options in spec_inputs(spec):
+        if kind not in WIDGET_TYPES or options.get("forceInput"):
+            continue
+        default = kind == "INT" and name in ("seed", "noise_seed")
+        rows.append((name, bool(options.get("control_after_generate", default))))
+    return rows

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import read_object_info, spec_widgets
 from quality_gate.nodes.registry import NODES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "example_workflows"
 UI_EXAMPLES = sorted(EXAMPLES.glob("*.json"))
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 
 def declared_extensions() -> set[str]:
@@ -38,25 +38,9 @@ def test_every_extension_of_the_pack_registers(page):
     assert registered == declared_extensions()
 
 
-def widget_inputs(spec: dict) -> list[str]:
-    """Input names the frontend turns into widgets: combos and INT/FLOAT/STRING/BOOLEAN without forceInput."""
-    names = []
-    for section in ("required", "optional"):
-        for name, (kind, *rest) in spec["input"].get(section, {}).items():
-            options = rest[0] if rest else {}
-            if (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput"):
-                names.append(name)
-    return names
-
-
 @pytest.fixture(scope="module")
 def object_info(frontend_server):
-    from harness import ComfyClient
-
-    client = ComfyClient(frontend_server.url)
-    info = client.get("/object_info")
-    client.close()
-    return info
+    return read_object_info(frontend_server.url)
 
 
 @pytest.mark.parametrize("node_id", list(NODES))
@@ -78,7 +62,7 @@ def test_every_node_can_be_created_on_the_canvas(page, object_info, node_id):
     assert node is not None, f"LiteGraph.createNode({node_id}) returned null"
     spec = object_info[node_id]
     assert node["type"] == node_id
-    missing = [name for name in widget_inputs(spec) if name not in node["widgets"]]
+    missing = [name for name, _ in spec_widgets(spec) if name not in node["widgets"]]
     assert not missing, f"{node_id}: no widget for {missing} (widgets {node['widgets']})"
     assert [name for name, _ in node["outputs"]] == list(spec["output_name"])
 

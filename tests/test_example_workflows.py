@@ -15,23 +15,18 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import WIDGET_TYPES, read_object_info, spec_inputs, spec_widgets
 from quality_gate.nodes.core.loop import find_body
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "example_workflows" / "api").glob("*.json"))
 UI_FILES = sorted(EXAMPLES[0].parents[1].glob("*.json"))
-WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 
 MODEL_FILES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
 @pytest.fixture(scope="module")
 def object_info(server):
-    from harness import ComfyClient
-
-    client = ComfyClient(server.url)
-    info = client.get("/object_info")
-    client.close()
-    return info
+    return read_object_info(server.url)
 
 
 def _types_match(received: str, declared) -> bool:
@@ -99,37 +94,12 @@ def test_retry_example_runs_only_sampling_and_scoring_per_attempt(object_info):
     assert workflow[kinds["SaveImage"]]["inputs"]["images"] == [kinds["QG_RetryEnd"], 0]
 
 
-def _inputs(spec: dict) -> list[tuple[str, str, dict]]:
-    """(name, type, options) of a node's inputs in the frontend's order (``input_order``: required, then optional);
-    a combo's type is COMBO."""
-    declared = {**spec["input"].get("required", {}), **spec["input"].get("optional", {})}
-    order = spec.get("input_order") or {k: list(spec["input"].get(k, {})) for k in ("required", "optional")}
-    rows = []
-    for name in order.get("required", []) + order.get("optional", []):
-        kind, options = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
-        rows.append((name, "COMBO" if isinstance(kind, list) else kind, options))
-    return rows
-
-
-def _widgets(spec: dict) -> list[tuple[str, bool]]:
-    """(name, has a control value) of every widget the frontend builds for a node, in order: widget types that are
-    not forceInput; an INT gets a "control after generate" value when declared so, or by default when named seed or
-    noise_seed (the frontend's rule)."""
-    rows = []
-    for name, kind, options in _inputs(spec):
-        if kind not in WIDGET_TYPES or options.get("forceInput"):
-            continue
-        default = kind == "INT" and name in ("seed", "noise_seed")
-        rows.append((name, bool(options.get("control_after_generate", default))))
-    return rows
-
-
 def graph_to_prompt(workflow: dict, object_info: dict) -> dict:
     """What the frontend queues for a UI workflow: every widget's value by name, then each linked input."""
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
-        names = _widgets(object_info[node["type"]])
+        names = spec_widgets(object_info[node["type"]])
         values, inputs = list(node["widgets_values"]), {}
         assert len(values) == sum(2 if control else 1 for _, control in names), (node["id"], node["type"])
         for name, control in names:
@@ -166,7 +136,7 @@ def _wellformed(workflow: dict, object_info: dict) -> list[str]:
             zip(spec["output_name"], spec["output"], strict=True)
         ):
             problems.append(f"#{node['id']}: outputs differ from /object_info")
-        declared = {name: kind for name, kind, _ in _inputs(spec)}
+        declared = {name: kind for name, kind, _ in spec_inputs(spec)}
         for entry in node["inputs"]:
             if declared.get(entry["name"]) != entry["type"] or (
                 entry["link"] is not None and entry["link"] not in listed
@@ -227,7 +197,7 @@ def test_generator_node_table_matches_the_live_object_info(object_info):
     for class_type in build_examples.SPECS:
         inputs, outputs = build_examples.spec(class_type)
         spec = object_info[class_type]
-        widgets = dict(_widgets(spec))
-        expected = [(name, kind, name in widgets, widgets.get(name, False)) for name, kind, _ in _inputs(spec)]
+        widgets = dict(spec_widgets(spec))
+        expected = [(name, kind, name in widgets, widgets.get(name, False)) for name, kind, _ in spec_inputs(spec)]
         assert [(s.name, s.type, s.widget, s.control) for s in inputs] == expected, class_type
         assert outputs == list(zip(spec["output_name"], spec["output"], strict=True)), class_type
