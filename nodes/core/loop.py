@@ -111,8 +111,7 @@ class State:
     best_score: float = math.nan
     best_seed: int = 0
     best_attempt: int = 0
-    seed: int = 0  # the latest attempt's seed and score
-    score: float = math.nan
+    score: float = math.nan  # the latest attempt's score
     history: str = ""  # the JSON objects of every attempt so far, joined by ", " (built once per attempt)
     done: bool = False
 
@@ -136,7 +135,7 @@ class State:
         seed = config.spec.seed_of(attempt)
         item = json.dumps({"attempt": attempt, "seed": seed, "score": _json_number(score)})
         history = f"{self.history}, {item}" if self.history else item
-        new = {"attempts": attempt, "seed": seed, "score": score, "history": history}
+        new = {"attempts": attempt, "score": score, "history": history}
         if self.best_attempt == 0 or _better(score, self.best_score):
             new.update(best=candidate, best_score=score, best_seed=seed, best_attempt=attempt)
         state = replace(self, **new)
@@ -150,7 +149,7 @@ class State:
             "node": self.config.node,
             "attempt": self.attempts,
             "max_attempts": self.config.spec.max_attempts,
-            "seed": self.seed,
+            "seed": self.config.spec.seed_of(self.attempts),
             "score": _json_number(self.score),
             "best_score": _json_number(self.best_score),
             "best_attempt": self.best_attempt,
