@@ -339,13 +339,18 @@ class ComfyClient:
         seconds until done. Only ``status``, ``history`` and ``seconds`` (the wall time) are filled in."""
         start = time.perf_counter()
         prompt_id = self.queue(prompt, use_socket=False)
+        entry = self.wait_finished(prompt_id, timeout, interval)
+        seconds = time.perf_counter() - start
+        return RunResult(prompt_id, entry["status"]["status_str"], history=entry, seconds=seconds)
+
+    def wait_finished(self, prompt_id: str, timeout: float = 300.0, interval: float = 0.1) -> dict:
+        """Poll /history every ``interval`` seconds until the prompt has finished; returns its history entry."""
         deadline = time.monotonic() + timeout
         while (entry := self.history(prompt_id)).get("status", {}).get("completed") is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
             time.sleep(interval)
-        seconds = time.perf_counter() - start
-        return RunResult(prompt_id, entry["status"]["status_str"], history=entry, seconds=seconds)
+        return entry
 
     def upload_image(self, path: Path) -> str:
         """Upload a local image into the server's input folder with the pack's own client (POST /upload/image,

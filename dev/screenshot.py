@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from browser import CANVAS_INSET, FRONTENDS, CanvasPage, browser_server, launch
@@ -37,25 +36,14 @@ def start_server(args):
     return server
 
 
-def wait_until_done(server, prompt_id: str, timeout: float) -> dict:
-    client = ComfyClient(server.url)
-    deadline = time.monotonic() + timeout
-    try:
-        while (entry := client.history(prompt_id)).get("status", {}).get("completed") is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
-            time.sleep(0.2)
-    finally:
-        client.close()
-    return entry
-
-
 def run(args, browser, server) -> int:
     workflow = json.loads(Path(args.workflow).read_text())
     page = CanvasPage(browser, server).open()
     page.load_workflow(workflow)
     prompt_id = page.queue()
-    entry = wait_until_done(server, prompt_id, args.timeout)
+    client = ComfyClient(server.url)
+    entry = client.wait_finished(prompt_id, args.timeout, interval=0.2)
+    client.close()
     status = entry["status"]["status_str"]
     page.wait_for_timeout(500)  # the last events reach the page and the canvas redraws
     page.fit_view()

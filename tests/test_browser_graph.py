@@ -6,8 +6,6 @@ parameters where the frontend has an App Mode builder)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from harness import ComfyClient
 
@@ -65,16 +63,6 @@ def is_linked(page, node: int, input_name: str) -> bool:
     return input_name + "*" in inputs_of(page, node)
 
 
-def wait_for_history(client: ComfyClient, prompt_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = client.history(prompt_id)
-        if entry.get("status", {}).get("completed") is not None:
-            return entry
-        time.sleep(0.2)
-    raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
-
-
 def frontend_version(page) -> str:
     return page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__ ?? ''")
 
@@ -119,7 +107,7 @@ def test_select_grows_and_shrinks_and_the_backend_runs_what_it_queues(page, clie
     links = {name: value for name, value in prompt[str(select)]["inputs"].items() if name.startswith("input_")}
     assert links == {"input_1": [str(red), 0], "input_2": [str(green), 0]}
 
-    entry = wait_for_history(client, page.queue())
+    entry = client.wait_finished(page.queue(), 120.0, interval=0.2)
     assert entry["status"]["status_str"] == "success", entry["status"]
     assert entry["outputs"][str(preview)]["images"], "the preview got no image"
 

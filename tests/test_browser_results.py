@@ -15,14 +15,10 @@ DELAY = 0.6  # seconds each attempt takes (a slow probe in the body), so the pag
 
 def wait_for_history(server, prompt_id: str, timeout: float = 120.0) -> dict:
     client = ComfyClient(server.url)
-    deadline = time.monotonic() + timeout
     try:
-        while (entry := client.history(prompt_id)).get("status", {}).get("completed") is None:
-            assert time.monotonic() < deadline, f"prompt {prompt_id} did not finish within {timeout:.0f} s"
-            time.sleep(0.1)
+        return client.wait_finished(prompt_id, timeout)
     finally:
         client.close()
-    return entry
 
 
 def build_loop(page) -> int:
