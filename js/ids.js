@@ -27,3 +27,6 @@ export const QG_NODE_IDS = Object.freeze([
 ]);
 
 export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");
+
+/** The template parameter nodes (nodes/template.py). */
+export const QG_PARAM_IDS = Object.freeze(QG_NODE_IDS.filter((id) => /^QG_Param/.test(id)));

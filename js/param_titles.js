@@ -4,8 +4,9 @@
 // are coloured red and show "duplicate name" until one is renamed; a message says so when it happens.
 import { app } from "../../scripts/app.js";
 import { notify } from "./graph.js";
+import { QG_PARAM_IDS } from "./ids.js";
 
-const isParam = (node) => /^QG_Param/.test(node?.comfyClass ?? node?.type ?? "");
+const isParam = (node) => QG_PARAM_IDS.includes(node?.comfyClass ?? node?.type ?? "");
 const WARN_COLOR = "#a33";
 const WARN_BGCOLOR = "#5a2222";
 
@@ -48,7 +49,7 @@ export function refreshParams(graph = app.graph) {
 app.registerExtension({
   name: "qg.ParamTitles",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (!/^QG_Param/.test(nodeData?.name ?? "")) return;
+    if (!QG_PARAM_IDS.includes(nodeData?.name)) return;
 
     const created = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {

@@ -7,6 +7,7 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { notify } from "./graph.js";
+import { QG_PARAM_IDS } from "./ids.js";
 
 const COMMAND = "qg.SaveTemplate";
 const LABEL = "Save as Quality Gate template";
@@ -123,7 +124,7 @@ function openDialog() {
   const graphNodes = app.graph?.nodes ?? [];
   const taken = new Set(
     graphNodes
-      .filter((n) => /^QG_Param/.test(n.comfyClass ?? n.type ?? ""))
+      .filter((n) => QG_PARAM_IDS.includes(n.comfyClass ?? n.type ?? ""))
       .map((n) => String(n.widgets?.find((w) => w.name === "name")?.value ?? "")),
   );
   const rows = appModeInputs().map(({ nodeId, widget }) => {
