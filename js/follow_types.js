@@ -6,7 +6,7 @@
 // gives the output a new type, output links that no longer fit are removed with a message. Loading a
 // workflow never removes links: the output stays ANY when one of them would not fit.
 import { app } from "../../scripts/app.js";
-import { afterCurrentChange, notify, outputTargets, upstreamType } from "./graph.js";
+import { afterCurrentChange, notify, outputTargets, runAfter, upstreamType } from "./graph.js";
 
 const FOLLOWERS = {
   QG_Switch: (name) => name === "on_true" || name === "on_false",
@@ -86,9 +86,7 @@ app.registerExtension({
       this.qgUserLink = true;
       return true;
     };
-    const changed = nodeType.prototype.onConnectionsChange;
-    nodeType.prototype.onConnectionsChange = function (side, index) {
-      const result = changed?.apply(this, arguments);
+    runAfter(nodeType.prototype, "onConnectionsChange", function (side, index) {
       if (side === 1 /* LiteGraph.INPUT */ && isValue(this.inputs?.[index]?.name ?? "")) {
         afterCurrentChange(this, "qgTypePending", (node) => {
           const drop = !!node.qgUserLink; // a link the user just made (never while a workflow loads)
@@ -96,8 +94,7 @@ app.registerExtension({
           followTypes(node, drop);
         });
       }
-      return result;
-    };
+    });
   },
   async afterConfigureGraph() {
     for (const node of app.graph?.nodes ?? []) if (isFollower(node)) followTypes(node, false);

@@ -49,3 +49,14 @@ export function afterCurrentChange(node, key, fn) {
     if (node.graph) fn(node);
   });
 }
+
+/** Extend method `name` of a node class prototype: the original (if any) runs first and its result is
+ * returned; then `extra` runs with the same `this` and arguments. */
+export function runAfter(proto, name, extra) {
+  const original = proto[name];
+  proto[name] = function (...args) {
+    const result = original?.apply(this, args);
+    extra.apply(this, args);
+    return result;
+  };
+}

@@ -4,6 +4,8 @@
 // frontend recomputes its size; drawing goes through onDrawForeground, which both tested frontends call
 // with the context at the node's top-left corner (below the title).
 
+import { runAfter } from "./graph.js";
+
 const PAD = 6;
 
 /** Give `node` a panel `height` px tall below its widgets (0 removes it) and redraw. */
@@ -22,17 +24,14 @@ export function addPanel(nodeType, draw) {
     if (this.qgPanelHeight) size[1] += this.qgPanelHeight + PAD;
     return size;
   };
-  const onDrawForeground = nodeType.prototype.onDrawForeground;
-  nodeType.prototype.onDrawForeground = function (ctx, ...rest) {
-    const result = onDrawForeground?.apply(this, [ctx, ...rest]);
+  runAfter(nodeType.prototype, "onDrawForeground", function (ctx) {
     if (this.qgPanelHeight && !this.flags?.collapsed) {
       const h = this.qgPanelHeight;
       ctx.save();
       draw(this, ctx, PAD, this.size[1] - h - PAD, this.size[0] - 2 * PAD, h);
       ctx.restore();
     }
-    return result;
-  };
+  });
 }
 
 /** A score as text: two decimals, or "n/a" for null (NaN travels as null in the JSON events). */

@@ -3,7 +3,7 @@
 // template's parameter list. Two parameter nodes with the same name (the server refuses such a template)
 // are coloured red and show "duplicate name" until one is renamed; a message says so when it happens.
 import { app } from "../../scripts/app.js";
-import { notify } from "./graph.js";
+import { notify, runAfter } from "./graph.js";
 import { QG_PARAM_IDS } from "./ids.js";
 
 const isParam = (node) => QG_PARAM_IDS.includes(node?.comfyClass ?? node?.type ?? "");
@@ -51,9 +51,7 @@ app.registerExtension({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!QG_PARAM_IDS.includes(nodeData?.name)) return;
 
-    const created = nodeType.prototype.onNodeCreated;
-    nodeType.prototype.onNodeCreated = function () {
-      const result = created?.apply(this, arguments);
+    runAfter(nodeType.prototype, "onNodeCreated", function () {
       const widget = this.widgets?.find((w) => w.name === "name");
       if (widget) {
         const callback = widget.callback;
@@ -64,29 +62,17 @@ app.registerExtension({
         };
       }
       queueMicrotask(() => refreshParams());
-      return result;
-    };
-    const added = nodeType.prototype.onAdded;
-    nodeType.prototype.onAdded = function () {
-      const result = added?.apply(this, arguments);
+    });
+    runAfter(nodeType.prototype, "onAdded", function () {
       queueMicrotask(() => refreshParams(this.graph ?? app.graph));
-      return result;
-    };
-    const removed = nodeType.prototype.onRemoved;
-    nodeType.prototype.onRemoved = function () {
-      const result = removed?.apply(this, arguments);
+    });
+    runAfter(nodeType.prototype, "onRemoved", function () {
       queueMicrotask(() => refreshParams());
-      return result;
-    };
-    const widgetChanged = nodeType.prototype.onWidgetChanged;
-    nodeType.prototype.onWidgetChanged = function (name) {
-      const result = widgetChanged?.apply(this, arguments);
+    });
+    runAfter(nodeType.prototype, "onWidgetChanged", function (name) {
       if (name === "name") refreshParams();
-      return result;
-    };
-    const draw = nodeType.prototype.onDrawForeground;
-    nodeType.prototype.onDrawForeground = function (ctx) {
-      const result = draw?.apply(this, arguments);
+    });
+    runAfter(nodeType.prototype, "onDrawForeground", function (ctx) {
       if (this.title !== (nameOf(this) || this.title)) refreshParams(this.graph);
       if (this.qgDuplicate && !this.flags?.collapsed) {
         ctx.save();
@@ -96,8 +82,7 @@ app.registerExtension({
         ctx.fillText(`⚠ duplicate name (also ${others})`, 4, -(globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30) - 6);
         ctx.restore();
       }
-      return result;
-    };
+    });
   },
   async afterConfigureGraph() {
     refreshParams();

@@ -4,6 +4,7 @@
 // nodes that output QG_SCORES; the scores stay on the node (node.qgScores) until the next run.
 import { app } from "../../scripts/app.js";
 import { addPanel, formatScore, reservePanel } from "./node_panel.js";
+import { runAfter } from "./graph.js";
 import { isQualityGateNode } from "./ids.js";
 
 const ROW = 14;
@@ -43,15 +44,12 @@ app.registerExtension({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isQualityGateNode(nodeData.name) || !(nodeData.output ?? []).includes("QG_SCORES")) return;
     addPanel(nodeType, draw);
-    const onExecuted = nodeType.prototype.onExecuted;
-    nodeType.prototype.onExecuted = function (message) {
-      const result = onExecuted?.apply(this, [message]);
+    runAfter(nodeType.prototype, "onExecuted", function (message) {
       const report = message?.qg_scores?.[0];
       if (report) {
         this.qgScores = report;
         reservePanel(this, scoreLines(report).length * ROW + 4);
       }
-      return result;
-    };
+    });
   },
 });

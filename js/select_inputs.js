@@ -4,7 +4,7 @@
 // node back. Slots keep their numbers (the index widget refers to them), so a gap stays a gap, and the
 // backend sees the same input names as without this extension.
 import { app } from "../../scripts/app.js";
-import { afterCurrentChange, isLinked } from "./graph.js";
+import { afterCurrentChange, isLinked, runAfter } from "./graph.js";
 
 const NODE = "QG_Select";
 const SLOT = /^input_(\d+)$/;
@@ -37,25 +37,16 @@ app.registerExtension({
     const type = declared[0]?.[1]?.[0] ?? "*";
     const fit = (node) => fitSlots(node, max, type);
 
-    const created = nodeType.prototype.onNodeCreated;
-    nodeType.prototype.onNodeCreated = function () {
-      const result = created?.apply(this, arguments);
+    runAfter(nodeType.prototype, "onNodeCreated", function () {
       fit(this);
-      return result;
-    };
-    const configured = nodeType.prototype.onConfigure;
-    nodeType.prototype.onConfigure = function () {
-      const result = configured?.apply(this, arguments);
+    });
+    runAfter(nodeType.prototype, "onConfigure", function () {
       afterCurrentChange(this, "qgFitPending", fit);
-      return result;
-    };
-    const changed = nodeType.prototype.onConnectionsChange;
-    nodeType.prototype.onConnectionsChange = function (side, index) {
-      const result = changed?.apply(this, arguments);
+    });
+    runAfter(nodeType.prototype, "onConnectionsChange", function (side, index) {
       if (side === 1 /* LiteGraph.INPUT */ && slotNumber(this.inputs?.[index])) {
         afterCurrentChange(this, "qgFitPending", fit);
       }
-      return result;
-    };
+    });
   },
 });
