@@ -39,6 +39,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ROUNDER = 1.5 * 2**23  # float32 v + ROUNDER, 0 <= v <= 255: v rounded to a whole number (half to even), held
 # in the low byte of the float's bits (floats near 2**23 are one apart)
+BAND_BYTES = 3 << 19  # rows converted at a time (1.5 MB of floats): the scratch stays in a core's L2 cache
 CHUNK = 16  # images encoded at a time: bounds memory for any batch size (smaller batches cost the CPU ~5 %)
 TEXT_CACHE = 256  # prompts whose embeddings a scorer keeps
 LOGIT_SCALE = 100.0  # CLIP's trained temperature, used for zero-shot probabilities
@@ -287,20 +288,23 @@ def _eight_bit_resized(images: torch.Tensor, height: int, width: int) -> torch.T
     with Pillow's own algorithm several times faster than floats; floats holding whole numbers 0..255 on other
     devices, whose resize kernels take floats only.
 
-    On the CPU one image at a time goes through one reused scratch buffer, channels-last as the input already
+    On the CPU one image at a time is converted into one reused 8-bit buffer, channels-last as the input already
     is in memory (the layout the 8-bit kernel is fast on): temporaries the size of a batch of large images cost
     more in page faults than the arithmetic does. ``ROUNDER + 255 x`` (one fused multiply-add) rounds, a clamp
-    to ``ROUNDER + [0, 255]`` clips, and the low byte of the float's bits is the 8-bit value: two passes over the
-    image where ``mul``, ``clamp``, ``round`` and a float to uint8 conversion take four (a fifth of the
-    preprocessing time)."""
+    to ``ROUNDER + [0, 255]`` clips, and the low byte of the float's bits is the 8-bit value: two passes where
+    ``mul``, ``clamp``, ``round`` and a float to uint8 conversion take four. They run on bands of ``BAND_BYTES``
+    of rows, whose float scratch stays in the core's cache: a third faster than whole images."""
     if images.device.type != "cpu":
         return _resize(images.mul(255).clamp_(0, 255).round_().movedim(-1, 1), height, width)
-    scratch, rounder = torch.empty(images.shape[1:]), torch.tensor(ROUNDER)
+    rows = max(1, BAND_BYTES // (images[0, 0].numel() * 4))
+    scratch, rounder = torch.empty(rows, *images.shape[2:]), torch.tensor(ROUNDER)
     pixels = torch.empty(images.shape[1:], dtype=torch.uint8)
     out = torch.empty(images.shape[0], height, width, 3, dtype=torch.uint8).movedim(-1, 1)
     for image, dest in zip(images, out, strict=True):
-        torch.add(rounder, image, alpha=255, out=scratch).clamp_(ROUNDER, ROUNDER + 255)
-        pixels.copy_(scratch.view(torch.int32))  # int32 to uint8 keeps the low byte: the rounded value
+        for band, band_pixels in zip(image.split(rows), pixels.split(rows), strict=True):
+            part = scratch[: band.shape[0]]
+            torch.add(rounder, band, alpha=255, out=part).clamp_(ROUNDER, ROUNDER + 255)
+            band_pixels.copy_(part.view(torch.int32))  # int32 to uint8 keeps the low byte: the rounded value
         dest.copy_(_resize(pixels.movedim(-1, 0)[None], height, width)[0])
     return out
 
