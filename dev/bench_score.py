@@ -81,6 +81,13 @@ def pil_loop(model: CLIP, head: Head, batch: torch.Tensor) -> list[float]:
     return scores
 
 
+def cpu_name() -> str:
+    """The CPU's model name (the ratios depend on it: the forward and the preprocessing scale differently)."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.is_file() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -97,6 +104,7 @@ def bench_encoder(arch: str, rounds: int) -> dict:
         "bare": lambda: model.encode_image(ready),
         "ours": lambda: scorer.aesthetic(batch),
         "pil_loop": lambda: pil_loop(model, head, batch),
+        "prep": lambda: crop_images(batch, 224, "center"),  # the preprocessing alone: ours - bare, mostly
     }
     with torch.inference_mode():
         ours, ref = scorer.aesthetic(batch), pil_loop(model, head, batch)  # warm-up, and the two agree
@@ -113,6 +121,7 @@ def bench_encoder(arch: str, rounds: int) -> dict:
         # each round runs both in it back to back: a per-round ratio cancels load that drifts between rounds
         "ours/bare per round": statistics.median(o / b for o, b in zip(times["ours"], times["bare"], strict=True)),
         "pil_loop/ours": med["pil_loop"] / med["ours"],
+        "ours - bare ms": (med["ours"] - med["bare"]) * 1000,
         "max |ours - pil_loop| score": max(abs(a - b) for a, b in zip(ours, ref, strict=True)),
     }
 
@@ -215,19 +224,20 @@ def main() -> None:
     parser.add_argument("--skip-server", action="store_true")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, open_clip {open_clip.__version__}")
+    print(f"CPU: {cpu_name()}")
     print("load average (1, 5, 15 min) at the start: %.2f %.2f %.2f" % os.getloadavg())
     archs = ARCHS[:1] if args.skip_large else ARCHS
     print(
         "\n| encoder | bare forward | QG_AestheticScore path | PIL loop | ours/bare | ours/bare, median of rounds "
-        "| PIL loop/ours | max score diff |"
+        "| PIL loop/ours | max score diff | ours - bare | preprocessing alone |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for arch in archs:
         r = bench_encoder(arch, args.rounds if arch == "ViT-B-32" else max(2, args.rounds // 2))
         print(
             f"| {arch} | {r['bare_s']:.2f} s | {r['ours_s']:.2f} s | {r['pil_loop_s']:.2f} s | "
             f"**{r['ours/bare']:.3f}** | {r['ours/bare per round']:.3f} | **{r['pil_loop/ours']:.2f}x** | "
-            f"{r['max |ours - pil_loop| score']:.4f} |"
+            f"{r['max |ours - pil_loop| score']:.4f} | {r['ours - bare ms']:.0f} ms | {r['prep_s'] * 1000:.0f} ms |"
         )
     print("\n| QG_TechnicalScore | median | ms per megapixel (<= 30) |\n| --- | --- | --- |")
     for r in bench_technical(args.rounds):

@@ -293,7 +293,8 @@ def _eight_bit_resized(images: torch.Tensor, height: int, width: int) -> torch.T
     more in page faults than the arithmetic does. ``ROUNDER + 255 x`` (one fused multiply-add) rounds, a clamp
     to ``ROUNDER + [0, 255]`` clips, and the low byte of the float's bits is the 8-bit value: two passes where
     ``mul``, ``clamp``, ``round`` and a float to uint8 conversion take four. They run on bands of ``BAND_BYTES``
-    of rows, whose float scratch stays in the core's cache: a third faster than whole images."""
+    of rows, whose float scratch stays in the core's cache: 4 ms of 34 faster than whole images
+    (16 of 1024 px)."""
     if images.device.type != "cpu":
         return _resize(images.mul(255).clamp_(0, 255).round_().movedim(-1, 1), height, width)
     rows = max(1, BAND_BYTES // (images[0, 0].numel() * 4))
