@@ -219,6 +219,21 @@ def test_pixels_are_rounded_and_clipped_to_8_bits():
     assert torch.equal((pixels * 255).round(), expected)
 
 
+def test_conversion_in_bands_of_rows_equals_converting_whole_images():
+    """A 700-row image converts in bands of rows, the last one partial: the same 8-bit pixels, resized, as
+    rounding and clipping whole images at once."""
+    from quality_gate.nodes.core.score import BAND_BYTES, _eight_bit_resized, _resize
+
+    g = torch.Generator().manual_seed(5)
+    levels = torch.randint(-20, 276, (2, 700, 600, 3), generator=g)
+    offsets = torch.tensor([-0.3, 0.0, 0.3])[torch.randint(0, 3, levels.shape, generator=g)]
+    images = (levels + offsets) / 255
+    rows = BAND_BYTES // (600 * 3 * 4)
+    assert 1 < rows < 700 and 700 % rows  # several bands, the last one partial
+    whole = levels.clamp(0, 255).to(torch.uint8).movedim(-1, 1)
+    assert torch.equal(_eight_bit_resized(images, 300, 257), _resize(whole, 300, 257))
+
+
 @needs_laion
 def test_center_crop_reproduces_open_clips_reference_preprocessing():
     model = build_clip(tiny_config(), seed=1)

@@ -297,7 +297,7 @@ def _eight_bit_resized(images: torch.Tensor, height: int, width: int) -> torch.T
     (16 of 1024 px)."""
     if images.device.type != "cpu":
         return _resize(images.mul(255).clamp_(0, 255).round_().movedim(-1, 1), height, width)
-    rows = max(1, BAND_BYTES // (images[0, 0].numel() * 4))
+    rows = min(images.shape[1], max(1, BAND_BYTES // (images[0, 0].numel() * 4)))  # a small image: one band
     scratch, rounder = torch.empty(rows, *images.shape[2:]), torch.tensor(ROUNDER)
     pixels = torch.empty(images.shape[1:], dtype=torch.uint8)
     out = torch.empty(images.shape[0], height, width, 3, dtype=torch.uint8).movedim(-1, 1)
