@@ -8,6 +8,7 @@ of the ratios within each round, which cancels load that drifts between rounds):
             normalised as tensors, encoded ``core.score.CHUNK`` images at a time, the LAION v2 head
   pil_loop  what the anchor packs do per image: tensor -> uint8 -> PIL -> open_clip's transform -> encode one
             image -> normalise -> head
+  prep      the preprocessing alone (``crop_images``): most of ours - bare, in ms, whatever the machine
 for a random-weight ViT-B-32 and a ViT-L-14-quickgelu shape (the weights do not change the cost), on 16 images
 of 1024x1024. Targets: ours/bare <= 1.10; pil_loop/ours >= 1.4 for ViT-B-32.
 
