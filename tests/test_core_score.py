@@ -206,12 +206,17 @@ def test_bad_crop_and_image_shapes():
         crop_images(torch.rand(8, 8, 3), 4, "center")
 
 
+def _levels_and_images(shape: tuple, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole levels -80..335 (out of 0..255 too) and an IMAGE of them each moved by up to 0.45 of a level."""
+    g = torch.Generator().manual_seed(seed)
+    levels = torch.randint(-80, 336, shape, generator=g)
+    offsets = torch.tensor([-0.45, -0.2, 0.0, 0.2, 0.45])[torch.randint(0, 5, levels.shape, generator=g)]
+    return levels, (levels + offsets) / 255
+
+
 def test_pixels_are_rounded_and_clipped_to_8_bits():
     """Values out of 0..1, exact 8-bit levels, half levels: what saving the IMAGE at 8 bits gives."""
-    g = torch.Generator().manual_seed(4)
-    levels = torch.randint(-80, 336, (3, 224, 224, 3), generator=g)
-    offsets = torch.tensor([-0.45, -0.2, 0.0, 0.2, 0.45])[torch.randint(0, 5, levels.shape, generator=g)]
-    images = (levels + offsets) / 255
+    levels, images = _levels_and_images((3, 224, 224, 3), seed=4)
     images[0, 0, :4, 0] = torch.tensor([float("inf"), -float("inf"), 1e30, -1e30])
     pixels, _ = crop_images(images, 224, "center")
     expected = levels.clamp(0, 255).movedim(-1, 1).float()
@@ -224,10 +229,7 @@ def test_conversion_in_bands_of_rows_equals_converting_whole_images():
     rounding and clipping whole images at once."""
     from quality_gate.nodes.core.score import BAND_BYTES, _eight_bit_resized, _resize
 
-    g = torch.Generator().manual_seed(5)
-    levels = torch.randint(-20, 276, (2, 700, 600, 3), generator=g)
-    offsets = torch.tensor([-0.3, 0.0, 0.3])[torch.randint(0, 3, levels.shape, generator=g)]
-    images = (levels + offsets) / 255
+    levels, images = _levels_and_images((2, 700, 600, 3), seed=5)
     rows = BAND_BYTES // (600 * 3 * 4)
     assert 1 < rows < 700 and 700 % rows  # several bands, the last one partial
     whole = levels.clamp(0, 255).to(torch.uint8).movedim(-1, 1)
