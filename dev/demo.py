@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # the client package
 from harness import ROOT, ComfyServer  # noqa: E402
 from random_checkpoint import FILE_NAME, install  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "client"))
-from quality_gate_client import Client  # noqa: E402
+from client import Client  # noqa: E402
 
 WORKFLOW = ROOT / "example_workflows" / "api" / "retry_until_quality.json"
 # Node titles of the example ("<title>.<input>" parameters of the pack's /qg/run): a CPU-friendly size, the random

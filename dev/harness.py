@@ -1,7 +1,8 @@
 """Start a real ComfyUI with this pack and talk to it over HTTP and the websocket.
 
-Used by the tests (``tests/conftest.py``), the benchmarks and the demo. Standard library plus
-``websocket-client``; runs inside the provisioned ``.venv`` (``dev/provision.sh``).
+Used by the tests (``tests/conftest.py``), the benchmarks and the demo. HTTP and the websocket go through the
+pack's own client package (``client/``: ``ComfyClient`` is its ``Server``); runs inside the provisioned ``.venv``
+(``dev/provision.sh``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import websocket
+from queue import Empty, SimpleQueue
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # for the shipped client package; appended, so the pack's nodes/ shadows nothing
+
+from client import Refused, Server, Unreachable  # noqa: E402
+
 PACK_NAME = "quality_gate"
 MODEL_FOLDERS = ("open_clip", "aesthetic", "clip_vision", "checkpoints")  # under <workdir>/models, per server
 CACHE_MODES = {
@@ -165,15 +167,16 @@ class ComfyServer:
             env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + timeout
+        probe = Server(self.url, timeout=2)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 self.stop()
                 raise ServerError(f"ComfyUI exited with code {code} while starting:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.url + "/system_stats", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                probe.request("GET", "/system_stats")
+                break
+            except Unreachable:
                 time.sleep(0.25)
         else:
             self.stop()
@@ -214,12 +217,15 @@ class ComfyServer:
         self.cleanup()
 
 
-class PromptRejected(RuntimeError):
+class PromptRejected(Refused):
     """POST /prompt answered 400: the prompt failed validation. ``body`` is ComfyUI's JSON reply."""
 
     def __init__(self, body: dict):
+        super().__init__(400, body)
         self.body = body
-        super().__init__(json.dumps(body, indent=1)[:4000])
+
+    def __str__(self) -> str:
+        return json.dumps(self.body, indent=1)[:4000]
 
     def messages(self) -> str:
         """Every error text of the reply in one string, for assertions."""
@@ -251,34 +257,15 @@ class RunResult:
         return self.history.get("outputs", {})
 
 
-class ComfyClient:
-    """POST /prompt, follow the websocket until the prompt ends, then read /history."""
+class ComfyClient(Server):
+    """POST /prompt, follow the websocket until the prompt ends, then read /history: the shipped client's
+    ``Server`` (HTTP, uploads, ``history``; errors ``Refused``/``ServerFailed``/``Unreachable``) and its event
+    thread, whose messages this client queues for ``run``."""
 
-    def __init__(self, url: str):
-        self.url = url.rstrip("/")
-        self.client_id = uuid.uuid4().hex
-        self._ws: websocket.WebSocket | None = None
-
-    def _socket(self) -> websocket.WebSocket:
-        if self._ws is None:
-            ws_url = self.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}"
-            # skip_utf8_validation: pure-Python validation of ComfyUI's large progress_state frames is slow
-            self._ws = websocket.create_connection(ws_url, timeout=30, skip_utf8_validation=True)
-        return self._ws
-
-    def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
-
-    def request(self, method: str, path: str, body=None, timeout: float = 30.0):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=timeout) as reply:
-            raw = reply.read()
-        return json.loads(raw) if raw else None
+    def __init__(self, url: str, timeout: float = 30.0):
+        super().__init__(url, timeout)
+        self._messages: SimpleQueue = SimpleQueue()
+        self.listeners.append(self._messages.put)
 
     def get(self, path: str):
         return self.request("GET", path)
@@ -286,38 +273,35 @@ class ComfyClient:
     def queue(self, prompt: dict, use_socket: bool = True) -> str:
         body = {"prompt": prompt}
         if use_socket:
+            self.events  # noqa: B018 (connect first, so no event of this prompt is missed)
             body["client_id"] = self.client_id
         try:
             return self.request("POST", "/prompt", body)["prompt_id"]
-        except urllib.error.HTTPError as e:
-            if e.code == 400:
-                raise PromptRejected(json.loads(e.read() or b"{}")) from None
+        except Refused as e:
+            if e.status == 400:
+                raise PromptRejected(e.reply) from None
             raise
 
     def run(self, prompt: dict, timeout: float = 300.0) -> RunResult:
         """Queue a prompt and wait for it, recording which nodes executed and which were cached."""
-        ws = self._socket()
+        self.events  # noqa: B018 (connect first)
+        while not self._messages.empty():  # left from earlier prompts: none of this one can be there yet
+            self._messages.get_nowait()
         start = time.perf_counter()
         prompt_id = self.queue(prompt)
         result = RunResult(prompt_id=prompt_id, status="running")
         deadline = time.monotonic() + timeout
         while True:
-            ws.settimeout(max(0.1, deadline - time.monotonic()))
             try:
-                raw = ws.recv()
-            except websocket.WebSocketTimeoutException:
+                message = self._messages.get(timeout=max(0.1, deadline - time.monotonic()))
+            except Empty:
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s") from None
-            if not isinstance(raw, str):
-                continue  # binary previews
-            if raw.startswith('{"type": "progress_state"'):
-                result.progress_state_sizes.append(len(raw))  # it lists every node of the prompt: not parsed
-                continue
-            message = json.loads(raw)
-            data = message.get("data", {})
+            data, kind = message.get("data") or {}, message.get("type")
             if data.get("prompt_id") != prompt_id:
                 continue
-            kind = message["type"]
-            if kind == "executing":
+            if kind == "progress_state":  # it lists every node of the prompt; its size as ComfyUI sent it
+                result.progress_state_sizes.append(len(json.dumps(message)))
+            elif kind == "executing":
                 if data["node"] is None:
                     break
                 result.executing.append(data["node"])
@@ -353,13 +337,6 @@ class ComfyClient:
         return entry
 
     def upload_image(self, path: Path) -> str:
-        """Upload a local image into the server's input folder with the pack's own client (POST /upload/image,
-        once per content hash); returns the name LoadImage takes."""
-        if str(ROOT / "client") not in sys.path:
-            sys.path.insert(0, str(ROOT / "client"))
-        from quality_gate_client import Server
-
-        return Server(self.url).upload(path)
-
-    def history(self, prompt_id: str) -> dict:
-        return self.get(f"/history/{prompt_id}").get(prompt_id, {})
+        """Upload a local image into the server's input folder (POST /upload/image, once per content hash);
+        returns the name LoadImage takes."""
+        return self.upload(path)

@@ -1,4 +1,4 @@
-"""The Python client (client/quality_gate_client.py) against real ComfyUI servers: run, sweep, profile, upload,
+"""The Python client (the client/ package) against real ComfyUI servers: run, sweep, profile, upload,
 websocket drop, Ctrl-C, exit codes, and a sweep over three servers with one killed mid-sweep."""
 
 import json
@@ -14,9 +14,9 @@ import pytest
 from harness import ComfyServer, comfy_dir
 from PIL import Image
 
+from client import EXIT_INTERRUPTED, Client, Refused, Server, TimedOut, format_timings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "client"))
-from quality_gate_client import EXIT_INTERRUPTED, Client, Refused, Server, format_timings  # noqa: E402
 
 CLIENT = ROOT / "client" / "quality_gate_client.py"
 TEMPLATE = "template_solid_image"
@@ -55,6 +55,7 @@ def test_run_downloads_outputs_and_times_every_node(server, tmp_path):
         qg.on_event(seen.append)
         run = qg.run(TEMPLATE, {"width": 32, "height": 16, "prefix": "client_run"}, out_dir=tmp_path)
         assert run.status == "success" and run.params["width"] == 32
+        assert str(uuid.UUID(run.prompt_id)) == run.prompt_id  # minted by the client: a canonical UUID
         ours = [m["type"] for m in seen if (m.get("data") or {}).get("prompt_id") == run.prompt_id]
         assert "executing" in ours and "execution_success" in ours  # on_event sees this client's messages
         assert len(run.files) == 1 and Image.open(run.files[0]).size == (32, 16)
@@ -75,6 +76,7 @@ def test_sweep_on_one_server(server):
         ]
         runs = qg.sweep(TEMPLATE, {"width": [16, 24], "color": {"start": 5, "count": 2}}, {"height": 16})
         assert len(runs) == 4 and all(r.outputs["image"]["images"] for r in runs)
+        assert all(str(uuid.UUID(r.prompt_id)) == r.prompt_id for r in runs)
         with pytest.raises(Refused) as info:
             qg.sweep(TEMPLATE, {"widht": [1]})
         assert "did you mean 'width'" in info.value.describe()
@@ -101,6 +103,63 @@ def test_images_upload_once_per_content_hash(server, tmp_path, uploads):
     with Client(server.url) as other:  # a new session finds the file already on the server
         assert other.run_workflow(wf, {"Photo.image": f"@{photo}"}).status == "success"
         assert other.server.uploads == 0
+
+
+def test_the_package_needs_neither_comfyui_nor_torch():
+    """``import client`` in a fresh interpreter whose path has only the checkout and the installed packages: it
+    loads no ComfyUI or torch module, and no third-party module but websocket-client (tqdm only for a bar)."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules); import client; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names))))"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout))
+    assert {"torch", "comfy", "server", "folder_paths", "nodes", "execution", "comfy_execution"}.isdisjoint(loaded)
+    assert loaded == {"client", "websocket"}, loaded
+    usage = subprocess.run([sys.executable, "-m", "client", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert usage.returncode == 0 and "{list,schema,run,sweep,workflow}" in usage.stdout, usage.stderr
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError])
+def test_a_listener_that_raises_reaches_the_waiting_call(server, error):
+    """An ``on_event`` callback that raises: the event thread goes on (no reconnect, no lost message) and the
+    ``run`` that is waiting raises the callback's exception."""
+    label = uuid.uuid4().hex
+    seen, raised = [], []
+
+    def listener(message):
+        seen.append(message)
+        if message["type"] == "executing" and not raised:  # once
+            raised.append(message)
+            raise error(f"listener bug {label}")
+
+    with Client(server.url) as qg:
+        qg.on_event(listener)
+        with pytest.raises(error, match=f"listener bug {label}"):
+            qg.run(None, {"n": 1}, workflow=slow_workflow(label, 2, 0.3))
+        events = qg.server.events
+        assert events.alive and events.listener_errors == 1 and events.reconnects == 0
+        run = qg.run(None, {"n": 2}, workflow=slow_workflow(label, 2, 0.3))
+        assert run.status == "success" and run.outputs["n"]["qg_record"][0]["value"] == 2
+        ours = [m["type"] for m in seen if (m.get("data") or {}).get("prompt_id") == run.prompt_id]
+        assert "execution_success" in ours  # the listener still hears every message
+
+
+def test_a_sweep_over_several_servers_times_out_at_its_timeout(server):
+    """A sweep spread over servers (two URLs of the same server) stops waiting at its own timeout."""
+    label = uuid.uuid4().hex
+    name = f"slow_{label[:8]}"
+    Server(server.url).request("PUT", f"/qg/templates/{name}", {"workflow": slow_workflow(label, 4, 1.0)})
+    urls = [server.url, server.url.replace("127.0.0.1", "localhost")]
+    with Client(urls) as qg:
+        start = time.monotonic()
+        with pytest.raises(TimedOut, match="did not finish within 1.5 s") as info:
+            qg.sweep(name, {"n": [1, 2, 3, 4]}, timeout=1.5)
+        waited = time.monotonic() - start
+        qg.interrupt(info.value.runs)
+    assert 1.5 <= waited < 4.0, waited  # the four items take 8 s or more
+    assert info.value.runs and all(str(uuid.UUID(r.prompt_id)) == r.prompt_id for r in info.value.runs)
 
 
 def test_run_survives_a_dropped_websocket(server):

@@ -5,13 +5,12 @@
   and 3-4 steps, so KSampler, VAE decode/encode and the upscale really run;
 - scoring examples on a small random-weight open_clip model and aesthetic head (tests/scoring_models.py) placed
   under the file names the examples use;
-- the templates through the pack's routes with the pack's client (client/quality_gate_client.py).
+- the templates through the pack's routes with the pack's client (client/).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,10 @@ from PIL import Image
 from random_checkpoint import install
 from scoring_models import save_clip, save_v1_head, tiny_config
 
+from client import Client
+
 ROOT = Path(__file__).resolve().parents[1]
 API = ROOT / "example_workflows" / "api"
-sys.path.insert(0, str(ROOT / "client"))
-from quality_gate_client import Client  # noqa: E402
 
 CHECKPOINTS = (
     "v1-5-pruned-emaonly.safetensors",

@@ -2,11 +2,12 @@
 
 import json
 import time
-import urllib.error
 import uuid
 
 import pytest
 import websocket
+
+from client import StatusError
 
 TEMPLATE = "template_solid_image"
 
@@ -15,8 +16,8 @@ def call(client, method, path, body=None):
     """(status, JSON reply) for any answer, errors included."""
     try:
         return 200, client.request(method, path, body)
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    except StatusError as e:
+        return e.status, e.reply
 
 
 def wait(client, prompt_id, timeout=120.0):
