@@ -4,6 +4,7 @@ of every node's inputs and outputs, so that a change to the contract is always d
 Update the snapshot on purpose with: QG_UPDATE_SNAPSHOT=1 .venv/bin/python -m pytest tests/test_registry.py
 """
 
+import ast
 import importlib.util
 import json
 import os
@@ -112,6 +113,24 @@ def test_requirements_match_pyproject():
     comfy = project["tool"]["comfy"]
     assert {"PublisherId", "DisplayName", "Icon", "requires-comfyui"} <= set(comfy)
     assert project["project"]["urls"]["Repository"]
+
+
+def test_the_client_group_declares_what_the_client_imports():
+    """Every third-party module the client package imports is in the ``client`` optional-dependencies group."""
+    import tomllib
+
+    distributions = {"websocket": "websocket-client", "tqdm": "tqdm"}  # import name -> distribution name
+    imported = set()
+    for path in (ROOT / "client").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__", "client"}
+    assert third_party == set(distributions), third_party
+    group = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["client"]
+    assert sorted(re.split(r"[<>=!~ ;\[]", spec)[0] for spec in group) == sorted(distributions.values())
 
 
 def test_the_server_exports_every_node(client):
