@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import sweeps
@@ -33,15 +34,22 @@ def resolve_files(server: Server, params: dict, uploaded: dict | None = None) ->
     return result
 
 
+@contextmanager
 def progress_bar(total: int | None, label: str, enabled: bool, unit: str = "run"):
-    """A tqdm bar on stderr, or None when disabled or tqdm is not installed (it is optional)."""
-    if not enabled:
-        return None
+    """A tqdm bar on stderr, closed at the end; None when disabled or tqdm is not installed (it is optional)."""
+    bar = None
+    if enabled:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            pass  # no bar
+        else:
+            bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr)
     try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=label, unit=unit, file=sys.stderr)
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 class Client:
@@ -185,12 +193,8 @@ class Client:
     ) -> Run:
         """Run a template by name (or an API workflow, ``name=None``) and wait for it."""
         run = self.submit(self.server, name, params or {}, workflow)
-        bar = progress_bar(None, f"{name or 'workflow'} nodes", self.progress, unit="node")
-        try:
+        with progress_bar(None, f"{name or 'workflow'} nodes", self.progress, unit="node") as bar:
             return self.wait([run], out_dir, timeout, nodes_bar=bar)[0]
-        finally:
-            if bar is not None:
-                bar.close()
 
     def run_workflow(self, path_or_workflow, params: dict | None = None, **kwargs) -> Run:
         workflow = path_or_workflow
@@ -221,12 +225,8 @@ class Client:
             items = sweeps.expand(self.servers, name, sweep, params, mode, self.dead)
             return self.fan_out(name, items, out_dir=out_dir, per_server=per_server, timeout=timeout)
         runs = sweeps.queue_sweep(self.server, name, sweep, params, mode)
-        bar = progress_bar(len(runs), name, self.progress)
-        try:
+        with progress_bar(len(runs), name, self.progress) as bar:
             return self.wait(runs, out_dir, timeout, bar)
-        finally:
-            if bar is not None:
-                bar.close()
 
     def fan_out(
         self,
@@ -238,9 +238,5 @@ class Client:
         timeout: float | None = None,
     ) -> list:
         """Run every item (a params dict) once over the live servers (see ``fanout.fan_out``)."""
-        bar = progress_bar(len(items), name or "workflow", self.progress)
-        try:
+        with progress_bar(len(items), name or "workflow", self.progress) as bar:
             return fan_out(self, name, items, workflow, out_dir, per_server, timeout, bar)
-        finally:
-            if bar is not None:
-                bar.close()
