@@ -16,21 +16,13 @@ import uuid
 from functools import cache
 from pathlib import Path
 
-from .core.template import (
-    SeedState,
-    Template,
-    TemplateError,
-    TemplateStore,
-    check_name,
-    expand_sweep,
-    fail,
-    guard_booleans,
-    is_link,
-    prepare,
-    run_record,
-    summarize_history,
-    title_of,
-)
+from .core.prompt import is_link, title_of
+from .core.template.errors import TemplateError, fail
+from .core.template.fill import SeedState, guard_booleans, prepare
+from .core.template.runs import run_record, summarize_history
+from .core.template.schema import Template
+from .core.template.store import TemplateStore, check_name
+from .core.template.sweep import expand_sweep
 from .registry import NODES
 
 LOG = logging.getLogger("quality_gate")

@@ -1,14 +1,15 @@
 """Template parameter nodes (category ``quality_gate/template``).
 
 Each node names a value that API callers set by name (``POST /qg/templates/{name}/run``). On the canvas it
-simply returns its ``value``, so a template runs unchanged in the web UI. Thin adapters over ``core.template``.
+simply returns its ``value``, so a template runs unchanged in the web UI. Thin adapters over ``core.template.schema``.
 """
 
 from __future__ import annotations
 
 from .common import ANY, HIDDEN_ID, QGNode, boolean, combo, integer, number
 from .core.errors import QGError
-from .core.template import FLOAT_LIMIT, INT_LIMIT, PARAM_NAME, SEED_MAX, SEED_POLICIES, parse_choices
+from .core.prompt import SEED_MAX
+from .core.template.schema import FLOAT_LIMIT, INT_LIMIT, PARAM_NAME, SEED_POLICIES, parse_choices
 
 CATEGORY = "quality_gate/template"
 

@@ -5,17 +5,12 @@ import json
 
 import pytest
 from quality_gate.nodes.core.errors import QGError
-from quality_gate.nodes.core.template import (
-    MAX_SWEEP,
-    SeedState,
-    Template,
-    TemplateError,
-    TemplateStore,
-    expand_sweep,
-    guard_booleans,
-    outputs_by_title,
-    prepare,
-)
+from quality_gate.nodes.core.template.errors import TemplateError
+from quality_gate.nodes.core.template.fill import SeedState, guard_booleans, prepare
+from quality_gate.nodes.core.template.runs import outputs_by_title
+from quality_gate.nodes.core.template.schema import Template
+from quality_gate.nodes.core.template.store import TemplateStore
+from quality_gate.nodes.core.template.sweep import MAX_SWEEP, expand_sweep
 from quality_gate.nodes.registry import NODES
 from quality_gate.nodes.template import ParamChoice, ParamInt
 
