@@ -27,7 +27,7 @@ from .registry import NODES
 
 LOG = logging.getLogger("quality_gate")
 ROOT = Path(__file__).resolve().parents[1]
-PACK_TEMPLATES = ROOT / "example_workflows" / "api"
+PACK_TEMPLATES = ROOT / "templates"  # the pack's run-by-name templates (read-only)
 BATCH_POLL_SECONDS = 0.2
 
 
