@@ -197,4 +197,7 @@ def test_param_nodes_validate_on_the_canvas():
     assert ParamInt.VALIDATE_INPUTS(name="w", value=5, min=6, max=9) == "value 5 is below min 6"
     assert "not one of the choices" in ParamChoice.VALIDATE_INPUTS(name="c", value="z", choices="a\nb")
     assert "identifier" in ParamInt.VALIDATE_INPUTS(name="bad name", value=1, min=0, max=9)
+    # ComfyUI skips its own range check on inputs VALIDATE_INPUTS takes: the declared range is checked here
+    assert ParamInt.VALIDATE_INPUTS(name="w", value=1, min=0, max=2**65).startswith("max 3689348814741910323")
+    assert "below the smallest INT" in ParamInt.VALIDATE_INPUTS(name="w", value=-(2**65), min=None, max=None)
     assert ParamInt().execute(name="w", value=7, min=0, max=9) == (7,)
