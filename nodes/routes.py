@@ -282,10 +282,11 @@ class Api:
         self.check_hash(template, body)
         combos = expand_sweep(body.get("params"), body.get("sweep"), body.get("mode", "product"))
         specs = node_specs()
+        seeds = self.seeds.preview() if body.get("dry_run") is True else self.seeds  # a dry run uses up no seeds
         prepared, errors = [], {}
         for i, values in enumerate(combos):
             try:
-                prepared.append(prepare(template, values, specs, self.seeds))
+                prepared.append(prepare(template, values, specs, seeds))
             except TemplateError as e:
                 for key, messages in e.errors.items():
                     bucket = errors.setdefault(key, [])

@@ -115,6 +115,9 @@ def test_seed_policies():
     used = [prepare(template, {"prompt": "x"}, specs, seeds)[1]["seed"] for _ in range(3)]
     assert used == [5, 6, 7]
     assert prepare(template, {"prompt": "x", "seed": 42}, specs, seeds)[1]["seed"] == 42
+    preview = seeds.preview()  # a dry run: the same next seeds, none used up
+    assert [prepare(template, {"prompt": "x"}, specs, preview)[1]["seed"] for _ in range(2)] == [8, 9]
+    assert prepare(template, {"prompt": "x"}, specs, seeds)[1]["seed"] == 8
     wf = workflow()
     wf["4"]["inputs"]["policy"] = "random"
     template = Template.build("r", wf, specs)

@@ -316,3 +316,23 @@ def test_bounded_param_checks_name_the_input_at_fault(client):
     assert all("max 36893488147419103232 is above the largest INT" in details for _, _, details in errors)
     errors = param_errors(client, "QG_ParamChoice", {"name": "c", "value": "z", "choices": "a\nb"})
     assert all("value 'z' is not one of the choices: a, b" in details for _, _, details in errors)
+
+
+def test_dry_run_sweep_does_not_use_up_increment_seeds(client):
+    """A dry run reports the seeds the next real run uses, and the real run then uses exactly those."""
+    name = f"dry_{uuid.uuid4().hex[:8]}"
+    wf = seed_workflow("increment", name)
+    wf["3"] = {"class_type": "QG_ParamText", "inputs": {"name": "tag", "value": ""}}
+    wf["4"] = {"class_type": "QGTest_Record", "inputs": {"label": name + "-tag", "value": ["3", 0]}}
+    assert call(client, "PUT", f"/qg/templates/{name}", {"workflow": wf})[0] == 200
+    body = {"sweep": {"tag": ["a", "b", "c"]}}
+
+    def seeds(**extra):
+        status, reply = call(client, "POST", f"/qg/templates/{name}/sweep", {**body, **extra})
+        assert status == 200, reply
+        return [item["params"]["seed"] for item in reply["items"]]
+
+    assert seeds(dry_run=True) == [7, 8, 9]
+    assert seeds(dry_run=True) == [7, 8, 9]
+    assert seeds() == [7, 8, 9]
+    assert seeds(dry_run=True) == [10, 11, 12]

@@ -25,6 +25,13 @@ class SeedState:
         self._lock = threading.Lock()
         self._random = random.SystemRandom()
 
+    def preview(self) -> SeedState:
+        """A copy to draw from without using up seeds: a dry run reports the seeds a real run would use next."""
+        copy = SeedState()
+        with self._lock:
+            copy._next = dict(self._next)
+        return copy
+
     def draw(self, template: Template, param: Param) -> int:
         low, high = int(param.minimum or 0), int(SEED_MAX if param.maximum is None else param.maximum)
         if param.policy == "random":
