@@ -129,7 +129,7 @@ def test_save_user_templates(client, server):
     wf["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}}
     status, reply = call(client, "PUT", f"/qg/templates/{name}", {"workflow": wf, "title": "Mine"})
     assert status == 200, reply
-    saved = server.workdir / "user" / "quality_gate" / "templates" / f"{name}.json"
+    saved = server.workdir / "user" / "default" / "quality_gate" / "templates" / f"{name}.json"
     assert json.loads(saved.read_text())["workflow"] == wf
     status, schema = call(client, "GET", f"/qg/templates/{name}/schema")
     assert schema["properties"]["size"]["minimum"] == 1 and schema["properties"]["size"]["maximum"] == 16384
