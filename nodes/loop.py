@@ -12,7 +12,6 @@ from .core.loop import (
     MAX_ATTEMPTS,
     MODES,
     ON_FAIL,
-    SEED_MAX,
     Config,
     LoopSpec,
     State,
@@ -23,6 +22,7 @@ from .core.loop import (
     outputs,
     plan,
 )
+from .core.prompt import SEED_MAX
 
 CATEGORY = "quality_gate/loop"
 INTERNAL = "quality_gate/loop/internal"

@@ -19,26 +19,18 @@ from functools import cache
 from pathlib import Path
 
 from . import host
-from .core.template import (
-    SeedState,
-    Template,
-    TemplateError,
-    TemplateStore,
-    check_name,
-    expand_sweep,
-    fail,
-    guard_booleans,
-    is_link,
-    prepare,
-    run_record,
-    summarize_history,
-    title_of,
-)
+from .core.prompt import is_link, title_of
+from .core.template.errors import TemplateError, fail
+from .core.template.fill import SeedState, guard_booleans, prepare
+from .core.template.runs import run_record, summarize_history
+from .core.template.schema import Template
+from .core.template.store import TemplateStore, check_name
+from .core.template.sweep import expand_sweep
 from .registry import NODES
 
 LOG = logging.getLogger("quality_gate")
 ROOT = Path(__file__).resolve().parents[1]
-PACK_TEMPLATES = ROOT / "example_workflows" / "api"
+PACK_TEMPLATES = ROOT / "templates"  # the pack's run-by-name templates (read-only)
 USER_TEMPLATES = "quality_gate/templates"  # inside each user's ComfyUI user folder
 BATCH_POLL_SECONDS = 0.2
 QUEUE_FIELDS = ("prompt_id", "number", "front", "partial_execution_targets", "extra_data")
@@ -358,10 +350,11 @@ class Api:
         self.check_hash(template, body)
         combos = expand_sweep(body.get("params"), body.get("sweep"), body.get("mode", "product"))
         specs = node_specs()
+        seeds = self.seeds.preview() if body.get("dry_run") is True else self.seeds  # a dry run uses up no seeds
         prepared, errors = [], {}
         for i, values in enumerate(combos):
             try:
-                prepared.append(prepare(template, values, specs, self.seeds))
+                prepared.append(prepare(template, values, specs, seeds))
             except TemplateError as e:
                 for key, messages in e.errors.items():
                     bucket = errors.setdefault(key, [])
