@@ -1,5 +1,7 @@
 """Writes every example workflow twice from one description: the UI (LiteGraph 0.4) file the template browser opens,
-``example_workflows/<name>.json``, and its API-format twin, ``example_workflows/api/<name>.json``.
+``example_workflows/<name>.json``, and its API-format twin, ``example_workflows/api/<name>.json`` (a plain API prompt
+``{node id: {class_type, inputs}}``, as third-party clients and linters expect). An example with a title is also one
+of the pack's run-by-name templates, ``templates/<name>.json``: ``{"title", "description", "workflow"}``.
 
 Each example below is a list of nodes (id, type, title, group, widget values by name, links by input name).
 ``SPECS`` lists, per node type, its inputs in ``/object_info`` order and its outputs; the tests check it against the
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "example_workflows"
+EXAMPLES_DIR = "example_workflows"
+TEMPLATES_DIR = "templates"
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 CONTROL = "fixed"  # the value of the frontend's "control after generate" widget in every example
 
@@ -124,7 +127,7 @@ class Node:
 class Example:
     name: str
     nodes: list
-    title: str = ""  # set: the API twin is a pack template {"title", "description", "workflow"}
+    title: str = ""  # set: also a pack template, templates/<name>.json {"title", "description", "workflow"}
     description: str = ""
 
 
@@ -706,8 +709,6 @@ def api(example: Example) -> dict:
             elif slot.widget:
                 values[slot.name] = node.widgets[slot.name]
         prompt[str(node.id)] = {"class_type": node.type, "_meta": {"title": node.title}, "inputs": values}
-    if example.title:
-        return {"title": example.title, "description": example.description, "workflow": prompt}
     return prompt
 
 
@@ -868,13 +869,17 @@ def dump(data) -> str:
 
 
 def build() -> dict:
-    """Every file this generator writes: {path relative to example_workflows/: text}."""
+    """Every file this generator writes: {path relative to the pack root: text}."""
     files = {}
     for make in EXAMPLES:
         example = make()
         _check(example)
-        files[f"{example.name}.json"] = dump(ui(example))
-        files[f"api/{example.name}.json"] = dump(api(example))
+        prompt = api(example)
+        files[f"{EXAMPLES_DIR}/{example.name}.json"] = dump(ui(example))
+        files[f"{EXAMPLES_DIR}/api/{example.name}.json"] = dump(prompt)
+        if example.title:
+            template = {"title": example.title, "description": example.description, "workflow": prompt}
+            files[f"{TEMPLATES_DIR}/{example.name}.json"] = dump(template)
     return files
 
 
@@ -884,7 +889,7 @@ def main() -> int:
     args = parser.parse_args()
     stale = []
     for relative, text in build().items():
-        path = OUT / relative
+        path = ROOT / relative
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             continue
         stale.append(relative)
@@ -892,7 +897,7 @@ def main() -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     verb = "differ from the generator" if args.check else "written"
-    print(f"{len(stale)} file(s) {verb}" + "".join(f"\n  example_workflows/{p}" for p in stale))
+    print(f"{len(stale)} file(s) {verb}" + "".join(f"\n  {p}" for p in stale))
     return 1 if args.check and stale else 0
 
 

@@ -1,7 +1,10 @@
 // @ts-check
 // Template parameter nodes (QG_Param*) are titled by their name widget, so the canvas reads like the
-// template's parameter list. Two parameter nodes with the same name (the server refuses such a template)
-// are coloured red and show "duplicate name" until one is renamed; a message says so when it happens.
+// template's parameter list, unless the user gave the node a title of their own: a title is automatic while
+// it is empty, the node's default title, or the title this extension last gave it (kept in
+// node.properties.qg_auto_title, so it survives a save and reload), and only an automatic title follows the name.
+// Two parameter nodes with the same name (the server refuses such a template) are coloured red and show
+// "duplicate name" until one is renamed; a message says so when it happens.
 import { app } from "../../scripts/app.js";
 import { notify, runAfter } from "./graph.js";
 import { QG_PARAM_IDS } from "./ids.js";
@@ -10,7 +13,23 @@ const isParam = (node) => QG_PARAM_IDS.includes(node?.comfyClass ?? node?.type ?
 const WARN_COLOR = "#a33";
 const WARN_BGCOLOR = "#5a2222";
 
+const AUTO_TITLE = "qg_auto_title"; // node.properties: the title this extension last gave the node
+const defaultTitles = new Map(); // node type -> its display name (the title a new node gets)
+
 const nameOf = (node) => String(node.widgets?.find((w) => w.name === "name")?.value ?? "").trim();
+const defaultTitle = (node) => defaultTitles.get(node.type) || node.constructor.title || node.type;
+
+/** The title the name gives the node, or null when the user titled it by hand (that title is kept). */
+function autoTitle(node) {
+  const title = node.title ?? "";
+  const given = node.properties?.[AUTO_TITLE];
+  const automatic =
+    !title ||
+    title === given ||
+    [defaultTitle(node), node.constructor.title, node.type].includes(title) ||
+    (given === undefined && title === nameOf(node)); // saved before this property existed
+  return automatic ? nameOf(node) || defaultTitle(node) : null;
+}
 
 /** Title every parameter node of the graph by its name and mark the duplicates. */
 export function refreshParams(graph = app.graph) {
@@ -23,8 +42,12 @@ export function refreshParams(graph = app.graph) {
   const fresh = new Set();
   for (const node of nodes) {
     const name = nameOf(node);
-    const title = name || node.constructor.title || node.type;
-    if (node.title !== title) node.title = title;
+    const title = autoTitle(node);
+    if (title !== null) {
+      node.properties = node.properties ?? {};
+      node.properties[AUTO_TITLE] = title;
+      if (node.title !== title) node.title = title;
+    }
     const others = (owners.get(name) ?? []).filter((n) => n !== node);
     const duplicate = others.length > 0;
     if (duplicate && !node.qgDuplicate) {
@@ -50,6 +73,7 @@ app.registerExtension({
   name: "qg.ParamTitles",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!QG_PARAM_IDS.includes(nodeData?.name)) return;
+    if (nodeData.display_name) defaultTitles.set(nodeData.name, nodeData.display_name);
 
     runAfter(nodeType.prototype, "onNodeCreated", function () {
       const widget = this.widgets?.find((w) => w.name === "name");
@@ -73,7 +97,8 @@ app.registerExtension({
       if (name === "name") refreshParams();
     });
     runAfter(nodeType.prototype, "onDrawForeground", function (ctx) {
-      if (this.title !== (nameOf(this) || this.title)) refreshParams(this.graph);
+      const title = autoTitle(this);
+      if (title !== null && this.title !== title) refreshParams(this.graph);
       if (this.qgDuplicate && !this.flags?.collapsed) {
         ctx.save();
         ctx.fillStyle = "#ff8080";

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
+from . import host
 from .common import ANY, HIDDEN_ID, QGNode, boolean, combo, integer, number, socket
 from .core.errors import QGError
 from .core.logic import (
@@ -225,10 +226,8 @@ class Select(QGNode):
     def _select_from(self, slots, unique_id, dynprompt):
         """An input ran and gave None, which ComfyUI also uses for "not run yet"; hand the later slots to a
         fresh Select by node expansion (at most MAX_SLOTS deep), keeping their slot numbers."""
-        from comfy_execution.graph_utils import GraphBuilder
-
         links = dynprompt.get_node(unique_id)["inputs"]
-        graph = GraphBuilder()
+        graph = host.graph_builder()
         rest = graph.node(
             type(self).NODE_ID, mode="first_non_empty", index=1, **{slot_name(i): links[slot_name(i)] for i in slots}
         )
@@ -328,6 +327,4 @@ class Gate(QGNode):
                 return (value,)
             if on_closed == "error":
                 raise QGError("the gate is closed (open is false) and on_closed is 'error'")
-        from comfy_execution.graph_utils import ExecutionBlocker
-
-        return (ExecutionBlocker(None),)
+        return (host.blocker(),)

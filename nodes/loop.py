@@ -4,6 +4,7 @@ end node expands into. Thin adapters over ``core.loop``; the shape of the expans
 
 from __future__ import annotations
 
+from . import host
 from .common import ANY, HIDDEN_ID, QGNode, combo, integer, number
 from .core.errors import QGError
 from .core.loop import (
@@ -11,7 +12,6 @@ from .core.loop import (
     MAX_ATTEMPTS,
     MODES,
     ON_FAIL,
-    SEED_MAX,
     Config,
     LoopSpec,
     State,
@@ -22,6 +22,7 @@ from .core.loop import (
     outputs,
     plan,
 )
+from .core.prompt import SEED_MAX
 
 CATEGORY = "quality_gate/loop"
 INTERNAL = "quality_gate/loop/internal"
@@ -40,50 +41,19 @@ END_TOOLTIPS = (
 
 
 def _blocker():
-    from comfy_execution.graph_utils import ExecutionBlocker
-
-    return ExecutionBlocker(None)
+    return host.blocker()
 
 
 def _report(state: State) -> None:
     """After an attempt: the ``qg.loop`` event (to the client that queued the prompt) and ComfyUI progress
-    on the end node. The progress hook also raises if the user interrupted the prompt."""
-    import comfy.utils
-    from comfy_execution.utils import get_executing_context
-    from server import PromptServer
-
-    server = PromptServer.instance
-    context = get_executing_context()
-    prompt_id = context.prompt_id if context is not None else server.last_prompt_id
-    if server.client_id is not None:
-        server.send_sync("qg.loop", state.event(prompt_id), server.client_id)
-    spec = state.config.spec
-    comfy.utils.ProgressBar(spec.max_attempts, node_id=state.config.node).update_absolute(state.attempts)
-    _forget_finished(state.config.unique_id)
-
-
-def _forget_finished(unique_id: str) -> None:
-    """Drop the finished nodes of this loop's expansion from ComfyUI's progress registry. ComfyUI 0.3.75 sends
-    the state of every node in that registry at each node start, finish and progress update (and builds the
-    message even with no client attached), so without this a loop's cost grew with the square of its
-    attempts. The web UI loses nothing: it shows a finished node as nothing, a node drawn in the body still
-    has its own entry, and running nodes and the end node's progress stay. This only saves time, so a
-    ComfyUI whose registry looks different (older or newer than 0.3.75) is left alone."""
-    try:
-        from comfy_execution.progress import NodeState, get_progress_state
-    except ImportError:
-        return
-    nodes = getattr(get_progress_state(), "nodes", None)
-    if not isinstance(nodes, dict):
-        return
-    prefix = f"{unique_id}."
-    finished = [
-        n
-        for n, s in nodes.items()
-        if isinstance(n, str) and n.startswith(prefix) and isinstance(s, dict) and s.get("state") is NodeState.Finished
-    ]
-    for node_id in finished:
-        del nodes[node_id]
+    on the end node. The progress hook also raises if the user interrupted the prompt. Then the finished
+    nodes of this loop's expansion leave ComfyUI's progress registry (``host.forget_finished``), which would
+    otherwise make a loop's cost grow with the square of its attempts."""
+    client = host.client_id()
+    if client is not None:
+        host.send_event("qg.loop", state.event(host.executing_prompt_id()), client)
+    host.progress(state.config.node, state.attempts, state.config.spec.max_attempts)
+    host.forget_finished(f"{state.config.unique_id}.")
 
 
 def _advance(state: State, first: int, last: int) -> dict | tuple:
@@ -95,9 +65,7 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
     FANOUT blocks, each of which comes back here when it runs."""
     if state.done:
         return outputs(state, _blocker())
-    from comfy_execution.graph_utils import GraphBuilder
-
-    graph = GraphBuilder()
+    graph = host.graph_builder()
     body, spec = state.config.body, state.config.spec
     if first == last or (not body.outputs and last - first < FANOUT):
         previous = state
@@ -122,9 +90,7 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
 
 
 def _is_output(class_type: str) -> bool:
-    import nodes as comfy_nodes  # ComfyUI's nodes.py (this pack's own modules are imported relatively)
-
-    return getattr(comfy_nodes.NODE_CLASS_MAPPINGS.get(class_type), "OUTPUT_NODE", False) is True
+    return getattr(host.node_class(class_type), "OUTPUT_NODE", False) is True
 
 
 class RetryStart(QGNode):

@@ -1,9 +1,10 @@
 """HTTP routes under ``/qg`` (templates, runs by name, sweeps, run status), the ``qg.batch`` events, and the
-boolean guard on every ``POST /prompt``.
+guard on every ``POST /prompt`` (booleans, a non-string ``client_id``).
 
-``setup()`` registers everything on ComfyUI's ``PromptServer``; outside ComfyUI (unit tests) it does nothing.
-Queueing follows ComfyUI's own ``POST /prompt``: ``execution.validate_prompt`` then ``prompt_queue.put`` with
-the same number, prompt_id, extra_data (client_id, create_time, sensitive keys) and outputs to execute.
+``setup()`` registers everything on ComfyUI's server through ``host`` (the pack's one adapter to ComfyUI's
+internals); outside ComfyUI (unit tests) it does nothing. Runs are queued through ComfyUI's own ``POST /prompt``
+handler, called in-process with the filled prompt, so numbering, prompt ids, the sensitive-data split, history
+and the Jobs API stay ComfyUI's.
 """
 
 from __future__ import annotations
@@ -11,32 +12,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
+import math
+import shutil
 import uuid
 from functools import cache
 from pathlib import Path
 
-from .core.template import (
-    SeedState,
-    Template,
-    TemplateError,
-    TemplateStore,
-    check_name,
-    expand_sweep,
-    fail,
-    guard_booleans,
-    is_link,
-    prepare,
-    run_record,
-    summarize_history,
-    title_of,
-)
+from . import host
+from .core.prompt import is_link, title_of
+from .core.template.errors import TemplateError, fail
+from .core.template.fill import SeedState, guard_booleans, prepare
+from .core.template.runs import run_record, summarize_history
+from .core.template.schema import Template
+from .core.template.store import TemplateStore, check_name
+from .core.template.sweep import expand_sweep
 from .registry import NODES
 
 LOG = logging.getLogger("quality_gate")
 ROOT = Path(__file__).resolve().parents[1]
-PACK_TEMPLATES = ROOT / "example_workflows" / "api"
+PACK_TEMPLATES = ROOT / "templates"  # the pack's run-by-name templates (read-only)
+USER_TEMPLATES = "quality_gate/templates"  # inside each user's ComfyUI user folder
 BATCH_POLL_SECONDS = 0.2
+QUEUE_FIELDS = ("prompt_id", "number", "front", "partial_execution_targets", "extra_data")
 
 
 @cache
@@ -58,21 +55,29 @@ def boolean_inputs(class_type) -> frozenset:
 
 
 def guard_prompt(json_data):
-    """``PromptServer.add_on_prompt_handler``: runs on every ``POST /prompt`` before validation."""
+    """``PromptServer.add_on_prompt_handler``: runs on every ``POST /prompt`` before validation. Refuses string
+    booleans on this pack's nodes, and drops a ``client_id`` that is not a string: ComfyUI 0.3.75's websocket
+    publisher fails on it when the prompt runs (``unhashable type``) and the whole server exits."""
     if isinstance(json_data, dict):
+        client = json_data.get("client_id")
+        if client is not None and not isinstance(client, str):
+            LOG.warning(
+                "Quality Gate: dropped a client_id of type %s from a POST /prompt (it must be a string; "
+                "ComfyUI would crash sending events to it); the prompt runs without events",
+                type(client).__name__,
+            )
+            del json_data["client_id"]
         guard_booleans(json_data.get("prompt"), boolean_inputs)
     return json_data
 
 
 def node_specs():
     """A memoised ``specs(class_type)`` over ComfyUI's node classes (what ``/object_info`` serves)."""
-    import nodes as comfy_nodes  # ComfyUI's top-level nodes.py (the pack's own package is imported relatively)
-
     memo: dict = {}
 
     def specs(class_type):
         if class_type not in memo:
-            cls = comfy_nodes.NODE_CLASS_MAPPINGS.get(class_type)
+            cls = host.node_class(class_type)
             memo[class_type] = cls.INPUT_TYPES() if cls is not None else None
         return memo[class_type]
 
@@ -80,10 +85,11 @@ def node_specs():
 
 
 class Rejected(Exception):
-    """ComfyUI's own validation refused a prompt; ``reply`` is the 400 body."""
+    """ComfyUI refused a prompt; ``reply`` is the body and ``status`` the HTTP status to answer."""
 
-    def __init__(self, reply: dict):
+    def __init__(self, reply: dict, status: int = 400):
         self.reply = reply
+        self.status = status
         super().__init__(reply.get("error"))
 
 
@@ -94,7 +100,8 @@ def _error_reply(e: TemplateError):
 
 
 def handler(method):
-    """Route wrapper: TemplateError and Rejected become JSON replies, a bad body a 400; never a traceback."""
+    """Route wrapper: TemplateError and Rejected become JSON replies, a bad body a 400. A bug of ours is
+    logged with its traceback and answered with a 500 that says only that (no exception text)."""
     from aiohttp import web
 
     async def wrapped(self, request):
@@ -103,51 +110,115 @@ def handler(method):
         except TemplateError as e:
             return _error_reply(e)
         except Rejected as e:
-            return web.json_response(e.reply, status=400)
-        except json.JSONDecodeError as e:
-            return _error_reply(fail("body", f"the request body is not valid JSON: {e}"))
-        except Exception as e:  # a bug of ours: log it, answer 500 without a traceback
-            LOG.exception("quality_gate: %s %s failed", request.method, request.path)
-            return web.json_response({"error": f"internal error: {type(e).__name__}: {e}"}, status=500)
+            return web.json_response(e.reply, status=e.status)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error_reply(fail("body", "the request body is not valid JSON"))
+        except Exception:  # noqa: BLE001 - a bug of ours: logged in full, answered without internals
+            LOG.exception("Quality Gate: %s %s failed", request.method, request.path)
+            message = "internal error in Quality Gate (the server log has the details)"
+            return web.json_response({"error": message}, status=500)
 
     return wrapped
 
 
-async def _body(request) -> dict:
+def _kind(expected: str, check):
+    return expected, check
+
+
+BODY_FIELDS = {
+    "client_id": _kind("a string", lambda v: isinstance(v, str)),
+    "prompt_id": _kind("a UUID string", lambda v: isinstance(v, str)),
+    "number": _kind(
+        "a finite number",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    ),
+    "front": _kind("true or false", lambda v: isinstance(v, bool)),
+    "extra_data": _kind("a JSON object", lambda v: isinstance(v, dict)),
+    "partial_execution_targets": _kind(
+        "a list of node ids (strings)", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
+    ),
+    "params": _kind("a JSON object of parameter values", lambda v: isinstance(v, dict)),
+    "workflow": _kind("an API-format workflow (a JSON object)", lambda v: isinstance(v, dict)),
+    "sweep": _kind("a JSON object of parameter: values", lambda v: isinstance(v, dict)),
+    "mode": _kind('"product" or "zip"', lambda v: isinstance(v, str)),
+    "dry_run": _kind("true or false", lambda v: isinstance(v, bool)),
+    "batch_id": _kind("a string", lambda v: isinstance(v, str) and 0 < len(v) <= 200),
+    "hash": _kind("a string", lambda v: isinstance(v, str)),
+    "title": _kind("a string", lambda v: isinstance(v, str)),
+    "description": _kind("a string", lambda v: isinstance(v, str)),
+}
+
+
+async def _body(request, allowed: tuple) -> dict:
+    """The JSON object of a request, each known field of the right type (null counts as absent); unknown
+    fields and wrong types are one 400 listing them all."""
     body = await request.json()
     if not isinstance(body, dict):
         raise fail("body", "the request body must be a JSON object")
-    return body
+    errors: dict = {}
+    for key, value in body.items():
+        if key not in allowed:
+            errors[str(key)[:80]] = [f"unknown field; expected one of {', '.join(allowed)}"]
+        elif value is not None and not BODY_FIELDS[key][1](value):
+            errors[key] = [f"must be {BODY_FIELDS[key][0]}, got {type(value).__name__}"]
+    prompt_id = body.get("prompt_id")
+    if isinstance(prompt_id, str) and "prompt_id" not in errors:
+        try:
+            canonical = str(uuid.UUID(prompt_id))
+        except ValueError:
+            canonical = None
+        if canonical != prompt_id:
+            errors["prompt_id"] = [f"must be a canonical UUID string (like {uuid.uuid4()}), got {prompt_id[:80]!r}"]
+    if errors:
+        raise TemplateError(errors)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+RUN_FIELDS = ("params", "client_id", "hash", *QUEUE_FIELDS)
 
 
 class Api:
-    def __init__(self, server, user_dir: Path):
-        self.server = server
-        self.store = TemplateStore(PACK_TEMPLATES, user_dir)
+    def __init__(self, legacy_user_dir: Path | None = None):
         self.seeds = SeedState()
         self._templates: dict = {}
         self._watchers: set = set()  # running qg.batch watchers (the loop keeps only weak references to tasks)
+        self.legacy_user_dir = legacy_user_dir
 
     # --- templates ---
 
-    def template(self, name: str) -> Template:
-        path, source = self.store.locate(name)
+    def store(self, request) -> TemplateStore:
+        """The pack's templates and the requesting user's own (per user under ``--multi-user``)."""
+        folder = host.request_user_dir(request, USER_TEMPLATES)
+        if folder is None:
+            raise fail("user", "unknown user (the comfy-user header names no user of this server)", 403)
+        folder = Path(folder)
+        if self.legacy_user_dir is not None and folder.parent.parent.name == "default":
+            migrate_templates(self.legacy_user_dir, folder)
+            self.legacy_user_dir = None
+        return TemplateStore(PACK_TEMPLATES, folder)
+
+    def template(self, store: TemplateStore, name: str) -> Template:
+        path, source = store.locate(name)
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size)
-        cached = self._templates.get(name)
+        cached = self._templates.get(str(path))
         if cached is None or cached[0] != key:
-            cached = (key, self.store.load(name, node_specs()))
-            self._templates[name] = cached
+            cached = (key, store.load(name, node_specs()))
+            self._templates[str(path)] = cached
         return cached[1]
+
+    def named(self, request) -> Template:
+        return self.template(self.store(request), check_name(request.match_info["name"]))
 
     @handler
     async def list_templates(self, request):
         from aiohttp import web
 
+        store = self.store(request)
         items = []
-        for name in self.store.names():
+        for name in store.names():
             try:
-                t = self.template(name)
+                t = self.template(store, name)
             except TemplateError as e:
                 items.append({"name": name, "error": str(e)})
                 continue
@@ -167,89 +238,89 @@ class Api:
     async def get_template(self, request):
         from aiohttp import web
 
-        return web.json_response(self.template(check_name(request.match_info["name"])).info())
+        return web.json_response(self.named(request).info())
 
     @handler
     async def get_schema(self, request):
         from aiohttp import web
 
-        return web.json_response(self.template(check_name(request.match_info["name"])).schema())
+        return web.json_response(self.named(request).schema())
 
     @handler
     async def put_template(self, request):
         from aiohttp import web
 
         name = check_name(request.match_info["name"])
-        body = await _body(request)
-        unknown = set(body) - {"workflow", "title", "description"}
-        if unknown:
-            raise fail("body", f"unknown fields {sorted(unknown)}; expected workflow, title, description")
-        title, description = body.get("title") or "", body.get("description") or ""
-        if not isinstance(title, str) or not isinstance(description, str):
-            raise fail("body", "title and description must be strings")
+        store = self.store(request)
+        body = await _body(request, ("workflow", "title", "description"))
+        title, description = body.get("title", ""), body.get("description", "")
         template = Template.build(name, body.get("workflow"), node_specs(), title, description, "user")
         prompt = json.loads(json.dumps(template.workflow))  # as saved: what the canvas would run
-        await self.validate(prompt, str(uuid.uuid4()), template, None, strict=True)
-        self.store.save(name, template.workflow, title, description)
-        self._templates.pop(name, None)
+        await self.validate(prompt, str(uuid.uuid4()), template, strict=True)
+        path = store.save(name, template.workflow, title, description)
+        self._templates.pop(str(path), None)
         reply = {"name": name, "source": "user", "hash": template.hash, "params": len(template.params)}
         return web.json_response(reply)
 
     # --- runs ---
 
-    async def validate(self, prompt: dict, prompt_id: str, template: Template, partial, strict=False) -> tuple:
-        """ComfyUI's own validation, as POST /prompt does it: ``(outputs to execute, node errors)``. Like
-        POST /prompt, outputs that fail are left out when others pass, unless ``strict``. Errors on nodes fed by a
-        parameter are also keyed by the parameter's name."""
-        import execution
-
-        guard_booleans(prompt, boolean_inputs)
-        valid = await execution.validate_prompt(prompt_id, prompt, partial)
-        if valid[0] and not (strict and valid[3]):
-            return valid[2], valid[3]
+    @staticmethod
+    def by_param(prompt: dict, template: Template, node_errors: dict) -> dict:
+        """ComfyUI's node errors keyed as a caller knows them: by the parameter that feeds the node or the
+        input, else ``<node title>.<input>``."""
         owners = {p.node: p.name for p in template.params}
         errors: dict = {}
-        for node, info in (valid[3] or {}).items():
-            for err in info.get("errors", []):
+        for node, info in (node_errors or {}).items():
+            for err in (info or {}).get("errors", []):
                 name = (err.get("extra_info") or {}).get("input_name")
-                source = prompt.get(node, {}).get("inputs", {}).get(name)
+                source = (prompt.get(node) or {}).get("inputs", {}).get(name)
                 key = owners.get(node) or (owners.get(source[0]) if is_link(source) else None)
                 key = key or f"{title_of(prompt, node)}.{name}"
                 errors.setdefault(key, []).append(f"{err.get('message')}: {err.get('details')}")
-        if not valid[3] and not valid[0]:
-            errors["workflow"] = [f"{valid[1].get('message')}: {valid[1].get('details')}"]
-        message = valid[1].get("message") if valid[1] else "some outputs of the workflow failed validation"
-        raise Rejected({"error": message, "errors": errors, "node_errors": valid[3]})
+        return errors
 
-    def known(self, prompt_id: str) -> bool:
-        """The prompt id is queued, running or in the history."""
-        return self.status(prompt_id) is not None
+    def rejected(self, prompt: dict, template: Template, reply: dict, status: int = 400) -> Rejected:
+        error = reply.get("error")
+        node_errors = reply.get("node_errors") or {}
+        errors = self.by_param(prompt, template, node_errors)
+        if isinstance(error, dict):
+            if not node_errors:
+                errors["workflow"] = [f"{error.get('message')}: {error.get('details')}"]
+            error = error.get("message")
+        message = error or "some outputs of the workflow failed validation"
+        return Rejected({"error": message, "errors": errors, "node_errors": node_errors}, status)
 
-    def put(self, body: dict, prompt_id: str, prompt: dict, outputs: list, record: dict) -> float:
-        """``prompt_queue.put`` exactly as ComfyUI's POST /prompt does (number, extra_data, sensitive keys)."""
-        import execution
+    async def validate(self, prompt: dict, prompt_id: str, template: Template, strict=False) -> None:
+        """ComfyUI's own validation without queueing (saving a template, checking every sweep item before any
+        is queued). Like POST /prompt, outputs that fail are allowed when others pass, unless ``strict``."""
+        guard_booleans(prompt, boolean_inputs)
+        valid = await host.validate_prompt(prompt_id, prompt)
+        if valid is None or (valid[0] and not (strict and valid[3])):
+            return
+        raise self.rejected(prompt, template, {"error": valid[1], "node_errors": valid[3]})
 
-        if "number" in body:
-            number = float(body["number"])
-        else:
-            number = self.server.number
-            if body.get("front"):
-                number = -number
-            self.server.number += 1
-        extra_data = dict(body.get("extra_data") or {})
-        if body.get("client_id"):
-            extra_data["client_id"] = body["client_id"]
-        sensitive = {key: extra_data.pop(key) for key in execution.SENSITIVE_EXTRA_DATA_KEYS if key in extra_data}
-        extra_data["create_time"] = int(time.time() * 1000)
-        extra_data["qg"] = record
-        self.server.prompt_queue.put((number, prompt_id, prompt, extra_data, outputs, sensitive))
-        return number
-
-    def new_prompt_id(self, body: dict) -> str:
-        prompt_id = str(body.get("prompt_id") or uuid.uuid4())
-        if body.get("prompt_id") and self.known(prompt_id):
+    async def queue(self, request, body: dict, prompt: dict, template: Template, record: dict) -> dict:
+        """Queue one filled prompt through ComfyUI's own POST /prompt handler; its reply (prompt_id, number,
+        node_errors), or Rejected with the errors keyed by parameter."""
+        prompt_id = body.get("prompt_id") or str(uuid.uuid4())
+        if body.get("prompt_id") and host.find_prompt(prompt_id) is not None:
             raise fail("prompt_id", f"prompt_id {prompt_id!r} is already queued, running or in the history", 409)
-        return prompt_id
+        core = {k: body[k] for k in QUEUE_FIELDS if k in body}
+        core.update(prompt=prompt, prompt_id=prompt_id, extra_data={**body.get("extra_data", {}), "qg": record})
+        if "client_id" in body:
+            core["client_id"] = body["client_id"]
+        status, reply = await host.queue_prompt(request, core)
+        if status != 200:
+            raise self.rejected(prompt, template, reply, status)
+        return reply
+
+    async def run(self, request, template: Template, body: dict):
+        from aiohttp import web
+
+        self.check_hash(template, body)
+        prompt, used = prepare(template, body.get("params"), node_specs(), self.seeds)
+        reply = await self.queue(request, body, prompt, template, {"template": template.name, "params": used})
+        return web.json_response({**reply, "params": used})
 
     @staticmethod
     def check_hash(template: Template, body: dict) -> None:
@@ -259,41 +330,31 @@ class Api:
             message = f"the template changed (hash {template.hash}, the request expects {expected}); reread its schema"
             raise fail("hash", message, 409)
 
-    async def run(self, template: Template, body: dict):
-        from aiohttp import web
-
-        self.check_hash(template, body)
-        prompt, used = prepare(template, body.get("params"), node_specs(), self.seeds)
-        prompt_id = self.new_prompt_id(body)
-        outputs, node_errors = await self.validate(prompt, prompt_id, template, body.get("partial_execution_targets"))
-        record = {"template": template.name, "params": used}
-        number = self.put(body, prompt_id, prompt, outputs, record)
-        return web.json_response({"prompt_id": prompt_id, "number": number, "params": used, "node_errors": node_errors})
-
     @handler
     async def run_template(self, request):
-        body = await _body(request)
-        return await self.run(self.template(check_name(request.match_info["name"])), body)
+        template = self.named(request)
+        return await self.run(request, template, await _body(request, RUN_FIELDS))
 
     @handler
     async def run_adhoc(self, request):
-        body = await _body(request)
-        workflow = body.get("workflow")
-        return await self.run(Template.build("adhoc", workflow, node_specs()), body)
+        body = await _body(request, ("workflow", *RUN_FIELDS))
+        return await self.run(request, Template.build("adhoc", body.get("workflow"), node_specs()), body)
 
     @handler
     async def sweep(self, request):
         from aiohttp import web
 
-        body = await _body(request)
-        template = self.template(check_name(request.match_info["name"]))
+        template = self.named(request)
+        fields = ("params", "sweep", "mode", "dry_run", "batch_id", "client_id", "extra_data", "hash")
+        body = await _body(request, fields)
         self.check_hash(template, body)
         combos = expand_sweep(body.get("params"), body.get("sweep"), body.get("mode", "product"))
         specs = node_specs()
+        seeds = self.seeds.preview() if body.get("dry_run") is True else self.seeds  # a dry run uses up no seeds
         prepared, errors = [], {}
         for i, values in enumerate(combos):
             try:
-                prepared.append(prepare(template, values, specs, self.seeds))
+                prepared.append(prepare(template, values, specs, seeds))
             except TemplateError as e:
                 for key, messages in e.errors.items():
                     bucket = errors.setdefault(key, [])
@@ -304,69 +365,58 @@ class Api:
             return web.json_response(
                 {"batch_id": None, "items": [{"prompt_id": None, "params": u} for _, u in prepared]}
             )
-        batch_id = str(body.get("batch_id") or uuid.uuid4())
-        checked = []
+        batch_id = body.get("batch_id") or str(uuid.uuid4())
         for i, (prompt, used) in enumerate(prepared):
-            prompt_id = str(uuid.uuid4())
             try:
-                outputs, _ = await self.validate(prompt, prompt_id, template, None)
+                await self.validate(prompt, str(uuid.uuid4()), template)
             except Rejected as e:
                 e.reply["error"] = f"item {i} ({json.dumps(used)[:200]}): {e.reply['error']}"
                 raise
-            checked.append((prompt_id, prompt, outputs, used))
         items = []
-        for index, (prompt_id, prompt, outputs, used) in enumerate(checked):
+        for index, (prompt, used) in enumerate(prepared):
             record = {"template": template.name, "params": used, "batch_id": batch_id, "index": index}
-            self.put({k: body[k] for k in ("client_id", "extra_data") if k in body}, prompt_id, prompt, outputs, record)
-            items.append({"prompt_id": prompt_id, "params": used})
+            queued = {k: body[k] for k in ("client_id", "extra_data") if k in body}
+            reply = await self.queue(request, queued, prompt, template, record)
+            items.append({"prompt_id": reply["prompt_id"], "params": used})
         task = asyncio.get_running_loop().create_task(self.watch_batch(batch_id, items, body.get("client_id")))
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
         return web.json_response({"batch_id": batch_id, "items": items})
 
     async def watch_batch(self, batch_id: str, items: list, client_id):
-        """``qg.batch`` events: one when queued, then one per finished item, until every item ended."""
+        """``qg.batch`` events: one when queued, then one per finished item, until every item ended (an item
+        deleted from the queue counts as ``cancelled``)."""
         total = len(items)
         state = {"batch_id": batch_id, "total": total, "done": 0, "succeeded": 0, "failed": 0}
-        self.server.send_sync("qg.batch", {**state, "prompt_id": None, "status": "queued"}, client_id)
+        host.send_event("qg.batch", {**state, "prompt_id": None, "status": "queued"}, client_id)
         pending = {item["prompt_id"]: i for i, item in enumerate(items)}
-        q = self.server.prompt_queue
-        last_full_check = time.monotonic()
         while pending:
             await asyncio.sleep(BATCH_POLL_SECONDS)
-            finished = []
-            with q.mutex:
-                for prompt_id in pending:
-                    entry = q.history.get(prompt_id)
-                    if entry is not None:
-                        finished.append((prompt_id, (entry.get("status") or {}).get("status_str")))
-                if time.monotonic() - last_full_check > 5:  # items deleted from the queue never finish
-                    last_full_check = time.monotonic()
-                    alive = {item[1] for item in q.queue} | {item[1] for item in q.currently_running.values()}
-                    finished += [(p, "cancelled") for p in pending if p not in alive and p not in q.history]
-            for prompt_id, status in finished:
+            for prompt_id in list(pending):
+                found = host.find_prompt(prompt_id)
+                if found is None:
+                    status = "cancelled"
+                elif found[0] == "history":
+                    status = (found[1].get("status") or {}).get("status_str")
+                else:
+                    continue
                 index = pending.pop(prompt_id)
                 state["done"] += 1
                 state["succeeded" if status == "success" else "failed"] += 1
                 event = {**state, "prompt_id": prompt_id, "index": index, "status": status}
-                self.server.send_sync("qg.batch", event, client_id)
+                host.send_event("qg.batch", event, client_id)
 
     # --- status ---
 
-    def status(self, prompt_id: str) -> dict | None:
-        """Under the queue's lock, so a prompt is always seen in exactly one place: queued, running or history."""
-        q = self.server.prompt_queue
-        with q.mutex:
-            entry = q.history.get(prompt_id)
-            if entry is not None:
-                return {"prompt_id": prompt_id, **summarize_history(entry)}
-            for item in q.currently_running.values():
-                if item[1] == prompt_id:
-                    return {"prompt_id": prompt_id, "status": "running", "outputs": {}, **run_record(item[3])}
-            for item in q.queue:
-                if item[1] == prompt_id:
-                    return {"prompt_id": prompt_id, "status": "pending", "outputs": {}, **run_record(item[3])}
-        return None
+    @staticmethod
+    def status(prompt_id: str) -> dict | None:
+        found = host.find_prompt(prompt_id)
+        if found is None:
+            return None
+        where, data = found
+        if where == "history":
+            return {"prompt_id": prompt_id, **summarize_history(data)}
+        return {"prompt_id": prompt_id, "status": where, "outputs": {}, **run_record(data)}
 
     @handler
     async def get_run(self, request):
@@ -396,17 +446,31 @@ class Api:
         routes.get("/qg/runs/{prompt_id}")(bind(cls.get_run))
 
 
+def migrate_templates(legacy: Path, folder: Path) -> None:
+    """User templates saved before they were kept per user (``<user dir>/quality_gate/templates``) move to the
+    default user's folder, where ComfyUI without ``--multi-user`` keeps every user's files. Nothing is
+    overwritten: a name already in the new folder stays in the old one (and is logged)."""
+    if not legacy.is_dir():
+        return
+    for path in sorted(legacy.glob("*.json")):
+        target = folder / path.name
+        if target.exists():
+            LOG.warning(
+                "Quality Gate: template %s exists in %s too; the old copy stays in %s", path.name, folder, legacy
+            )
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+        LOG.info("Quality Gate: moved user template %s to %s", path.name, folder)
+
+
 def setup() -> bool:
-    """Register the routes and the POST /prompt boolean guard on ComfyUI's server (False outside ComfyUI)."""
-    try:
-        import folder_paths
-        from server import PromptServer
-    except ImportError:
+    """Register the routes and the POST /prompt guard on ComfyUI's server (False outside ComfyUI)."""
+    if not host.in_comfyui():
         return False
-    server = getattr(PromptServer, "instance", None)
-    if server is None:
+    user_dir = host.get_user_directory()
+    api = Api(Path(user_dir) / "quality_gate" / "templates" if user_dir else None)
+    if not host.add_routes(api.register):
         return False
-    api = Api(server, Path(folder_paths.get_user_directory()) / "quality_gate" / "templates")
-    api.register(server.routes)
-    server.add_on_prompt_handler(guard_prompt)
+    host.add_on_prompt_handler(guard_prompt)
     return True

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from . import host
 from .common import HIDDEN_ID, QGNode, combo, integer, number, socket
 from .core.errors import QGError
 from .core.ranking import ORDERS, REDUCTIONS, combine_scores, rank_indices, reduce_scores
@@ -53,39 +54,21 @@ SCORES = "QG_SCORES"
 def register_folders() -> None:
     """Add ``models/open_clip`` and ``models/aesthetic`` to ComfyUI's folders, keeping any paths that
     ``extra_model_paths.yaml`` already gave them, and list weight files only (not sidecar ``.json``)."""
-    import folder_paths
-
     for name in FOLDERS:
-        default = os.path.join(folder_paths.models_dir, name)
-        paths = folder_paths.folder_names_and_paths.get(name, ([], set()))[0]
-        if default not in paths:
-            paths.append(default)
-        folder_paths.folder_names_and_paths[name] = (paths, set(WEIGHT_EXTENSIONS))
+        host.register_model_folder(name, WEIGHT_EXTENSIONS)
 
 
 def _files(folder: str) -> list[str]:
     """The weight files of a model folder; none outside ComfyUI (the registry tests read INPUT_TYPES)."""
-    try:
-        import folder_paths
-    except ImportError:
-        return []
-    return folder_paths.get_filename_list(folder)
+    return host.filenames(folder)
 
 
 def _path(folder: str, name: str) -> str:
-    import folder_paths
-
-    path = folder_paths.get_full_path(folder, name)
+    path = host.full_path(folder, name)
     if path is None:
-        folders = ", ".join(folder_paths.get_folder_paths(folder))
+        folders = ", ".join(host.folder_list(folder))
         raise QGError(f"{name!r} is not in models/{folder} (looked in: {folders})")
     return path
-
-
-def _interrupt_check() -> None:
-    import comfy.model_management as mm
-
-    mm.throw_exception_if_processing_interrupted()
 
 
 class _Holder(torch.nn.Module):
@@ -97,25 +80,18 @@ class _Holder(torch.nn.Module):
 
 
 def _dtype(precision: str, device) -> torch.dtype:
-    import comfy.model_management as mm
-
     if precision != "auto":
         return DTYPES[precision]
-    return torch.float16 if mm.should_use_fp16(device, prioritize_performance=False) else torch.float32
+    return torch.float16 if host.prefers_fp16(device) else torch.float32
 
 
 def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> Scorer:
-    import comfy.model_management as mm
-    import comfy.model_patcher
-
     started = time.perf_counter()
     model, model_id, preprocess, embed_dim = build_encoder(encoder_path, architecture)
-    load_device = mm.get_torch_device()
+    load_device = host.torch_device()
     dtype = _dtype(precision, load_device)
     model = model.to(dtype)
-    patcher = comfy.model_patcher.ModelPatcher(
-        _Holder(model), load_device=load_device, offload_device=mm.text_encoder_offload_device()
-    )
+    patcher = host.model_patcher(_Holder(model), load_device, host.offload_device())
     mean = tuple(preprocess.get("mean") or OPENAI_MEAN)
     std = tuple(preprocess.get("std") or OPENAI_STD)
     size = model.visual.image_size
@@ -125,7 +101,7 @@ def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> S
     tokenizer = SimpleTokenizer(context_length=getattr(model, "context_length", 77) or 77)
 
     def activate() -> torch.device:
-        mm.load_models_gpu([patcher], force_full_load=True)
+        host.load_models([patcher])
         return patcher.load_device
 
     def encode_images(pixels: torch.Tensor) -> torch.Tensor:
@@ -154,10 +130,9 @@ def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> S
 
 def _clip_vision_scorer(clip_vision, head) -> Scorer:
     """A scorer on ComfyUI's own CLIP vision model (``CLIPVisionLoader``): image embeddings only."""
-    import comfy.model_management as mm
 
     def activate() -> torch.device:
-        mm.load_models_gpu([clip_vision.patcher], force_full_load=True)
+        host.load_models([clip_vision.patcher])
         return clip_vision.load_device
 
     def encode_images(pixels: torch.Tensor) -> torch.Tensor:
@@ -296,9 +271,7 @@ class ScorerLoader(QGNode):
     @classmethod
     def IS_CHANGED(cls, encoder, head, clip_vision=None, **kwargs):
         """Load again when a chosen file changed on disk."""
-        import folder_paths
-
-        found = [folder_paths.get_full_path(f, n) for f, n in (("open_clip", encoder), ("aesthetic", head))]
+        found = [host.full_path(f, n) for f, n in (("open_clip", encoder), ("aesthetic", head))]
         if found[0]:
             found.append(str(Path(found[0]).with_suffix(".json")))
         return [file_signature(p) if p and os.path.isfile(p) else None for p in found]
@@ -356,7 +329,7 @@ class AestheticScore(QGNode):
 
     def execute(self, image, scorer, crop="center", reduce="max", unique_id=None):
         with self.errors_named(unique_id):
-            values = scorer.aesthetic(image, crop, check=_interrupt_check)
+            values = scorer.aesthetic(image, crop, check=host.interrupt_check)
             scores = Scores(values, "aesthetic", scorer.label)
             return _score_output(scores, reduce, crop=crop)
 
@@ -389,7 +362,7 @@ class PromptAdherence(QGNode):
         with self.errors_named(unique_id):
             if not prompt.strip():
                 raise QGError("prompt is empty: write the text the images should match")
-            values = scorer.clip_scores(image, prompt, check=_interrupt_check)
+            values = scorer.clip_scores(image, prompt, check=host.interrupt_check)
             return _score_output(Scores(values, "clip_score", scorer.model_id), reduce, prompt=prompt)
 
 
@@ -553,7 +526,7 @@ class ZeroShotClassify(QGNode):
             if image is None and not text.strip():
                 raise QGError("connect an image or write a text to classify")
             query = {"images": image} if image is not None else {"text": text}
-            probs = scorer.classify(names, **query, check=_interrupt_check)
+            probs = scorer.classify(names, **query, check=host.interrupt_check)
             mean = probs.mean(dim=0)
             best = int(mean.argmax())
             report = {
@@ -573,9 +546,7 @@ def setup() -> None:
     """At pack load inside ComfyUI: register the model folders, and warn once when open_clip is missing (the
     scoring nodes then fail with that message; the other nodes work). Outside ComfyUI (pytest imports the pack
     root) there are no folders to register."""
-    try:
-        import folder_paths  # noqa: F401
-    except ImportError:
+    if not host.in_comfyui():
         return
     register_folders()
     try:

@@ -1,14 +1,15 @@
 """Template parameter nodes (category ``quality_gate/template``).
 
 Each node names a value that API callers set by name (``POST /qg/templates/{name}/run``). On the canvas it
-simply returns its ``value``, so a template runs unchanged in the web UI. Thin adapters over ``core.template``.
+simply returns its ``value``, so a template runs unchanged in the web UI. Thin adapters over ``core.template.schema``.
 """
 
 from __future__ import annotations
 
 from .common import ANY, HIDDEN_ID, QGNode, boolean, combo, integer, number
 from .core.errors import QGError
-from .core.template import FLOAT_LIMIT, INT_LIMIT, PARAM_NAME, SEED_MAX, SEED_POLICIES, parse_choices
+from .core.prompt import SEED_MAX
+from .core.template.schema import FLOAT_LIMIT, INT_LIMIT, PARAM_NAME, SEED_POLICIES, parse_choices
 
 CATEGORY = "quality_gate/template"
 
@@ -57,12 +58,16 @@ class Param(QGNode):
 
     @classmethod
     def check(cls, name, value, **settings) -> None:
+        """Everything ComfyUI cannot check itself (run again when the node executes)."""
         if name is not None and (not isinstance(name, str) or not PARAM_NAME.match(name)):
             raise QGError(f"name {name!r} is not an identifier (a letter, then letters, digits or _, at most 64)")
 
     @classmethod
-    def VALIDATE_INPUTS(cls, name, value, **settings):
-        return cls.validation(lambda: cls.check(name, value, **settings))
+    def VALIDATE_INPUTS(cls, name=None):
+        """At /prompt time. ComfyUI switches its own min/max/choice checks off for every input this method takes and
+        copies a failure to each of them, so it takes only the inputs of checks ComfyUI cannot make (the name's
+        pattern here; the relation of value and its bounds or choices in subclasses)."""
+        return cls.validation(lambda: cls.check(name, None))
 
     def execute(self, name, value, unique_id=None, **settings):
         with self.errors_named(unique_id):
@@ -94,6 +99,25 @@ class Bounded(Param):
             raise QGError(f"value {value} is below min {min}")
         if value is not None and max is not None and value > max:
             raise QGError(f"value {value} is above max {max}")
+
+    @classmethod
+    def check_declared(cls, **values) -> None:
+        """The declared widget range of inputs VALIDATE_INPUTS takes (ComfyUI skips its own check for them)."""
+        spec = cls.INPUT_TYPES()["required"]
+        for key, value in values.items():
+            kind, options = spec[key]
+            if value is not None and value < options["min"]:
+                raise QGError(f"{key} {value} is below the smallest {kind} {options['min']}")
+            if value is not None and value > options["max"]:
+                raise QGError(f"{key} {value} is above the largest {kind} {options['max']}")
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, name=None, value=None, min=None, max=None):
+        def check():
+            cls.check_declared(value=value, min=min, max=max)
+            cls.check(name, value, min=min, max=max)
+
+        return cls.validation(check)
 
 
 class ParamInt(Bounded):
@@ -171,6 +195,10 @@ class ParamChoice(Param):
     @classmethod
     def extra_inputs(cls):
         return {"choices": _text("", "The allowed values, one per line (blank lines ignored).", multiline=True)}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, name=None, value=None, choices=None):
+        return cls.validation(lambda: cls.check(name, value, choices=choices))
 
     @classmethod
     def check(cls, name, value, choices=None, **settings):

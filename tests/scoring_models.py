@@ -13,7 +13,7 @@ from open_clip.model import CLIP
 from PIL import Image
 from safetensors.torch import save_file
 
-LAION = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "laion"
+LAION = Path(__file__).resolve().parent / "fixtures" / "laion"  # vendored real data, see its README.md
 V2_HEAD = "sac+logos+ava1-l14-linearMSE.pth"
 V1_HEAD = "sa_0_4_vit_l_14_linear.pth"
 PHOTOS = ("cat_aesthetic.png", "cat_normal.png")

@@ -249,6 +249,46 @@ def test_parameter_nodes_are_titled_by_name_and_duplicates_are_flagged(page):
     assert prompt[str(second)]["_meta"]["title"] == "guidance"
 
 
+def retitle(page, node: int, title: str) -> None:
+    """Give a node a title as the title editor does."""
+    page.evaluate("([id, title]) => { app.graph.getNodeById(id).title = title; }", [node, title])
+    settle(page)
+
+
+def test_parameter_titles_typed_by_the_user_are_kept(page):
+    typed = page.add_node("QG_ParamInt", {"name": "steps"}, pos=(50, 50))
+    auto = page.add_node("QG_ParamFloat", {"name": "cfg"}, pos=(50, 300))
+    settle(page)
+    retitle(page, typed, "Sampling steps")
+    rename(page, typed, "count")
+    rename(page, auto, "guidance")
+    assert param_state(page, typed)["title"] == "Sampling steps"
+    assert param_state(page, auto)["title"] == "guidance"
+
+    saved = page.evaluate("() => JSON.parse(JSON.stringify(app.graph.serialize()))")
+    page.load_workflow(saved)
+    settle(page)
+    rename(page, typed, "n_steps")
+    rename(page, auto, "scale")
+    assert param_state(page, typed)["title"] == "Sampling steps"
+    assert param_state(page, auto)["title"] == "scale"  # an automatic title still follows the name
+    prompt = page.graph_to_prompt()["output"]
+    assert prompt[str(typed)]["_meta"]["title"] == "Sampling steps"
+    assert prompt[str(typed)]["inputs"]["name"] == "n_steps"
+
+    retitle(page, typed, "")  # clearing the title hands it back to the name
+    rename(page, typed, "steps")
+    assert param_state(page, typed)["title"] == "steps"
+
+    # a workflow saved before the title was remembered: a title other than the name is the user's
+    saved = page.evaluate("() => JSON.parse(JSON.stringify(app.graph.serialize()))")
+    node = next(n for n in saved["nodes"] if str(n["id"]) == str(auto))
+    node["title"], node["properties"] = "Guidance scale", {}
+    page.load_workflow(saved)
+    settle(page)
+    assert param_state(page, auto)["title"] == "Guidance scale"
+
+
 # --- Save as Quality Gate template --------------------------------------------------------------------------
 
 

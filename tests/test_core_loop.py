@@ -7,7 +7,6 @@ import pytest
 from quality_gate.nodes.core.errors import QGError
 from quality_gate.nodes.core.loop import (
     FANOUT,
-    SEED_MAX,
     Config,
     LoopSpec,
     State,
@@ -18,6 +17,7 @@ from quality_gate.nodes.core.loop import (
     plan,
     seed_for,
 )
+from quality_gate.nodes.core.prompt import SEED_MAX
 
 BLOCKED = object()
 

@@ -32,7 +32,6 @@ from scoring_models import (
     tiny_config,
 )
 
-needs_laion = pytest.mark.skipif(not LAION.is_dir(), reason=f"LAION fixtures not found at {LAION}")
 V2_EXPECTED = [1.655, 2.359, 3.070, 3.672, 4.238, 4.701, 5.073, 5.365, 5.577, 5.747]
 V1_EXPECTED = [-2.458, -0.138, 1.895, 3.585, 5.100, 6.470, 7.787, 9.048, 10.226, 11.304]
 
@@ -43,7 +42,6 @@ def ratings() -> torch.Tensor:
     )
 
 
-@needs_laion
 @pytest.mark.parametrize(
     ("name", "kind", "expected"), [(V2_HEAD, "laion_v2_linear", V2_EXPECTED), (V1_HEAD, "laion_v1", V1_EXPECTED)]
 )
@@ -134,7 +132,6 @@ def test_bad_weight_files_say_what_they_are(tmp_path, content, message):
     assert "head.pth" in str(e.value)
 
 
-@needs_laion
 def test_truncated_real_head_is_named(tmp_path):
     data = (LAION / V2_HEAD).read_bytes()
     path = tmp_path / "cut.pth"
@@ -236,7 +233,6 @@ def test_conversion_in_bands_of_rows_equals_converting_whole_images():
     assert torch.equal(_eight_bit_resized(images, 300, 257), _resize(whole, 300, 257))
 
 
-@needs_laion
 def test_center_crop_reproduces_open_clips_reference_preprocessing():
     model = build_clip(tiny_config(), seed=1)
     for name in PHOTOS:
@@ -260,7 +256,6 @@ def _reference_pixels(img) -> torch.Tensor:
 PIL_SIZES = [None, (1024, 1024), (2000, 1100), (700, 1400), (150, 120)]
 
 
-@needs_laion
 @pytest.mark.parametrize("size", PIL_SIZES)
 def test_center_crop_pixels_are_open_clips_within_one_level(size):
     """Pixel for pixel against open_clip's PIL transform, with large reductions (1024 and 2000 px) and an
@@ -277,7 +272,6 @@ def test_center_crop_pixels_are_open_clips_within_one_level(size):
     assert float(diff.max()) <= levels + 1e-3 and float((diff > 0.5).float().mean()) < 0.01
 
 
-@needs_laion
 @pytest.mark.parametrize("size", PIL_SIZES[1:])
 def test_float_resize_for_other_devices_matches_the_cpus_8_bit_resize(size):
     """GPUs resize in floats (no 8-bit kernels there): PIL's two passes, each rounded to 8 bits, land within

@@ -2,17 +2,15 @@
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from quality_gate.nodes.core.errors import QGError
 from quality_gate.nodes.core.technical import CURVES, quality, technical_scores
-
-LAION = Path("/work/shared/fixtures/laion")
-PHOTOS = ("cat_aesthetic.png", "cat_normal.png")
+from scoring_models import LAION, PHOTOS
 
 
 def scene(size: int = 512, height: int | None = None) -> torch.Tensor:
@@ -49,21 +47,17 @@ def with_noise(images: torch.Tensor, sigma: float = 0.05, seed: int = 0) -> torc
 
 
 def photo(name: str, long_side: int | None = None) -> torch.Tensor:
-    pil = pytest.importorskip("PIL.Image")
-    if not (LAION / name).exists():
-        pytest.skip(f"fixture photo {LAION / name} not present on this machine")
-    im = pil.open(LAION / name).convert("RGB")
+    im = Image.open(LAION / name).convert("RGB")
     if long_side:
         scale = long_side / max(im.size)
-        im = im.resize((round(im.width * scale), round(im.height * scale)), pil.LANCZOS)
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
     return torch.from_numpy(np.asarray(im).astype(np.float32) / 255).unsqueeze(0)
 
 
 def contents():
     yield "scene", scene()
-    if LAION.exists():
-        for name in PHOTOS:
-            yield name, photo(name, 768)
+    for name in PHOTOS:
+        yield name, photo(name, 768)
 
 
 def score(images: torch.Tensor) -> float:

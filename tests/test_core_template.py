@@ -5,17 +5,12 @@ import json
 
 import pytest
 from quality_gate.nodes.core.errors import QGError
-from quality_gate.nodes.core.template import (
-    MAX_SWEEP,
-    SeedState,
-    Template,
-    TemplateError,
-    TemplateStore,
-    expand_sweep,
-    guard_booleans,
-    outputs_by_title,
-    prepare,
-)
+from quality_gate.nodes.core.template.errors import TemplateError
+from quality_gate.nodes.core.template.fill import SeedState, guard_booleans, prepare
+from quality_gate.nodes.core.template.runs import outputs_by_title
+from quality_gate.nodes.core.template.schema import Template
+from quality_gate.nodes.core.template.store import TemplateStore
+from quality_gate.nodes.core.template.sweep import MAX_SWEEP, expand_sweep
 from quality_gate.nodes.registry import NODES
 from quality_gate.nodes.template import ParamChoice, ParamInt
 
@@ -120,6 +115,9 @@ def test_seed_policies():
     used = [prepare(template, {"prompt": "x"}, specs, seeds)[1]["seed"] for _ in range(3)]
     assert used == [5, 6, 7]
     assert prepare(template, {"prompt": "x", "seed": 42}, specs, seeds)[1]["seed"] == 42
+    preview = seeds.preview()  # a dry run: the same next seeds, none used up
+    assert [prepare(template, {"prompt": "x"}, specs, preview)[1]["seed"] for _ in range(2)] == [8, 9]
+    assert prepare(template, {"prompt": "x"}, specs, seeds)[1]["seed"] == 8
     wf = workflow()
     wf["4"]["inputs"]["policy"] = "random"
     template = Template.build("r", wf, specs)
@@ -202,4 +200,7 @@ def test_param_nodes_validate_on_the_canvas():
     assert ParamInt.VALIDATE_INPUTS(name="w", value=5, min=6, max=9) == "value 5 is below min 6"
     assert "not one of the choices" in ParamChoice.VALIDATE_INPUTS(name="c", value="z", choices="a\nb")
     assert "identifier" in ParamInt.VALIDATE_INPUTS(name="bad name", value=1, min=0, max=9)
+    # ComfyUI skips its own range check on inputs VALIDATE_INPUTS takes: the declared range is checked here
+    assert ParamInt.VALIDATE_INPUTS(name="w", value=1, min=0, max=2**65).startswith("max 3689348814741910323")
+    assert "below the smallest INT" in ParamInt.VALIDATE_INPUTS(name="w", value=-(2**65), min=None, max=None)
     assert ParamInt().execute(name="w", value=7, min=0, max=9) == (7,)

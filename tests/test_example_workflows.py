@@ -2,7 +2,9 @@
 required input given, constants within the declared bounds and choices, every link to an existing output of
 a matching type. Model file names are not checked (the files are the user's).
 
-A pack template may wrap the workflow as ``{"title", "description", "workflow"}``; the workflow is checked.
+Every API-format example is a plain API prompt ``{node id: {class_type, inputs}}`` (what third-party clients and
+linters read); the pack's run-by-name templates (``templates/*.json``, ``{"title", "description", "workflow"}``) hold
+the same workflow as the API example of the same name, and are checked the same way.
 
 Every UI-format example (``example_workflows/*.json``, LiteGraph 0.4) is well formed and gives exactly its API
 twin when converted the way the frontend's graphToPrompt does it (widgets from the live /object_info, in order,
@@ -18,8 +20,10 @@ import pytest
 from helpers import WIDGET_TYPES, read_object_info, spec_inputs, spec_widgets
 from quality_gate.nodes.core.loop import find_body
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "example_workflows" / "api").glob("*.json"))
-UI_FILES = sorted(EXAMPLES[0].parents[1].glob("*.json"))
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "example_workflows" / "api").glob("*.json"))
+UI_FILES = sorted((ROOT / "example_workflows").glob("*.json"))
+TEMPLATES = sorted((ROOT / "templates").glob("*.json"))
 
 MODEL_FILES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
@@ -75,9 +79,25 @@ def _problems(workflow: dict, object_info: dict) -> list[str]:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_matches_the_live_object_info(path, object_info):
-    data = json.loads(path.read_text())
-    workflow = data["workflow"] if isinstance(data.get("workflow"), dict) else data
-    assert _problems(workflow, object_info) == []
+    assert _problems(json.loads(path.read_text()), object_info) == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_api_example_is_a_plain_api_prompt(path):
+    prompt = json.loads(path.read_text())
+    assert isinstance(prompt, dict) and prompt
+    for node_id, node in prompt.items():
+        assert isinstance(node, dict), f"{path.name}: {node_id!r} is not a node"
+        assert isinstance(node.get("class_type"), str), f"{path.name}: {node_id!r} has no class_type"
+        assert isinstance(node.get("inputs"), dict), f"{path.name}: {node_id!r} has no inputs"
+
+
+def test_pack_templates_wrap_their_api_example():
+    assert [p.name for p in TEMPLATES] == ["template_batch_txt2img.json", "template_solid_image.json"]
+    for path in TEMPLATES:
+        template = json.loads(path.read_text())
+        assert sorted(template) == ["description", "title", "workflow"] and template["title"], path.name
+        assert template["workflow"] == json.loads((ROOT / "example_workflows" / "api" / path.name).read_text())
 
 
 def test_retry_example_runs_only_sampling_and_scoring_per_attempt(object_info):
@@ -178,16 +198,16 @@ def test_ui_example_is_wellformed_and_gives_its_api_twin(path, object_info):
     assert _wellformed(workflow, object_info) == []
     assert {g["title"] for g in workflow["groups"]} >= {"Post-processing"}
     twin = json.loads((path.parent / "api" / path.name).read_text())
-    assert graph_to_prompt(workflow, object_info) == (twin["workflow"] if "workflow" in twin else twin)
+    assert graph_to_prompt(workflow, object_info) == twin
 
 
 def test_committed_examples_are_the_generators_output():
     import build_examples
 
     files = build_examples.build()
-    on_disk = {str(p.relative_to(build_examples.OUT)) for p in UI_FILES + EXAMPLES}
+    on_disk = {str(p.relative_to(ROOT)) for p in UI_FILES + EXAMPLES + TEMPLATES}
     assert sorted(files) == sorted(on_disk)
-    stale = [name for name, text in files.items() if (build_examples.OUT / name).read_text() != text]
+    stale = [name for name, text in files.items() if (ROOT / name).read_text() != text]
     assert stale == [], "run .venv/bin/python dev/build_examples.py"
 
 

@@ -56,8 +56,7 @@ def run(examples_server):
 
 
 def load(name: str) -> dict:
-    data = json.loads((API / f"{name}.json").read_text())
-    return data.get("workflow", data) if isinstance(data.get("workflow"), dict) else data
+    return json.loads((API / f"{name}.json").read_text())
 
 
 def shrink(workflow: dict, attempts: int = 2) -> dict:

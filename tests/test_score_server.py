@@ -26,7 +26,6 @@ from scoring_models import (
     tiny_config,
 )
 
-needs_laion = pytest.mark.skipif(not LAION.is_dir(), reason=f"LAION fixtures not found at {LAION}")
 ENCODER = "qg-tiny-l14.safetensors"
 TOLERANCE = 0.05
 CATS = ("cat_a", "cat_b")
@@ -39,9 +38,8 @@ def models(server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("score")
     _, model = save_clip(server.model_dir("open_clip"), "qg-tiny-l14", tiny_config(), seed=3)
     heads = server.model_dir("aesthetic")
-    if LAION.is_dir():
-        for name in (V2_HEAD, V1_HEAD):
-            shutil.copyfile(LAION / name, heads / name)
+    for name in (V2_HEAD, V1_HEAD):
+        shutil.copyfile(LAION / name, heads / name)
     client = ComfyClient(server.url)
     tall = Image.new("RGB", (300, 900))
     for y in range(900):
@@ -50,10 +48,9 @@ def models(server, tmp_path_factory):
     for x in range(300):
         tall_b.paste(((7 * x) % 256, 128, (x * x) % 256), (x, 0, x + 1, 900))
     pictures = {"tall": tall, "tall_b": tall_b}
-    if LAION.is_dir():
-        pictures.update(
-            {key: pil_image(LAION / name).crop((0, 0, 1500, 770)) for key, name in zip(CATS, PHOTOS, strict=True)}
-        )
+    pictures.update(
+        {key: pil_image(LAION / name).crop((0, 0, 1500, 770)) for key, name in zip(CATS, PHOTOS, strict=True)}
+    )
     images = {}
     for key, img in pictures.items():
         path = folder / f"qg-score-{key}.png"
@@ -104,7 +101,6 @@ def loads(server) -> int:
     return server.log().count("Quality Gate: loaded encoder")
 
 
-@needs_laion
 @pytest.mark.parametrize("head", [V2_HEAD, V1_HEAD])
 def test_real_heads_score_every_photo_like_the_reference(client, graph, models, head):
     node = graph.add("QG_AestheticScore", image=batch(graph, models, *CATS), scorer=loader(graph, head))
@@ -329,7 +325,6 @@ def test_pack_loads_without_open_clip(tmp_path_factory):
             client.close()
 
 
-@needs_laion
 def test_comfyui_clip_vision_can_replace_the_open_clip_encoder(server, client, graph, models, tmp_path):
     """A random-weight OpenAI-layout ViT-L/14 vision tower (the shape CLIPVisionLoader detects) saved in
     open_clip's format, loaded by ComfyUI's own CLIPVisionLoader and scored through QG_ScorerLoader's

@@ -130,7 +130,7 @@ def test_save_user_templates(client, server):
     wf["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}}
     status, reply = call(client, "PUT", f"/qg/templates/{name}", {"workflow": wf, "title": "Mine"})
     assert status == 200, reply
-    saved = server.workdir / "user" / "quality_gate" / "templates" / f"{name}.json"
+    saved = server.workdir / "user" / "default" / "quality_gate" / "templates" / f"{name}.json"
     assert json.loads(saved.read_text())["workflow"] == wf
     status, schema = call(client, "GET", f"/qg/templates/{name}/schema")
     assert schema["properties"]["size"]["minimum"] == 1 and schema["properties"]["size"]["maximum"] == 16384
@@ -264,3 +264,76 @@ def test_burst_of_100_runs_none_lost(client):
     assert call(client, "GET", "/qg/runs/not-a-prompt")[0] == 404
     status, reply = call(client, "POST", f"/qg/templates/{TEMPLATE}/run", {"params": {}, "prompt_id": ids[0]})
     assert status == 409
+
+
+def param_errors(client, class_type, inputs):
+    """The /prompt 400's errors on a parameter node (node "1") feeding a recorder: [(type, input name, details)]."""
+    prompt = {
+        "1": {"class_type": class_type, "inputs": inputs},
+        "2": {"class_type": "QGTest_Record", "inputs": {"label": "param-check", "value": ["1", 0]}},
+    }
+    status, reply = call(client, "POST", "/prompt", {"prompt": prompt})
+    assert status == 400, reply
+    errors = reply["node_errors"]["1"]["errors"]
+    return [(e["type"], e["extra_info"]["input_name"], e["details"]) for e in errors]
+
+
+SEED = {"name": "seed", "value": 7, "policy": "fixed"}
+BOUNDED = {"name": "count", "value": 5, "min": 0, "max": 9, "step": 1}
+
+
+@pytest.mark.parametrize(
+    "class_type, inputs, expected",
+    [  # ComfyUI's own checks stay on for every input VALIDATE_INPUTS does not take
+        ("QG_ParamSeed", {**SEED, "value": -5}, [("value_smaller_than_min", "value")]),
+        ("QG_ParamSeed", {**SEED, "policy": "sometimes"}, [("value_not_in_list", "policy")]),
+        ("QG_ParamSeed", {**SEED, "name": "1 bad"}, [("custom_validation_failed", "name")]),
+        ("QG_ParamText", {"name": "a b", "value": "x"}, [("custom_validation_failed", "name")]),
+        ("QG_ParamInt", {**BOUNDED, "step": 0}, [("value_smaller_than_min", "step")]),
+        ("QG_ParamBool", {"name": "ok", "value": True, "required": True, "description": 3}, None),
+    ],
+)
+def test_param_nodes_keep_comfyuis_own_checks_and_name_the_input(client, class_type, inputs, expected):
+    if expected is None:  # valid: queued
+        prompt = {
+            "1": {"class_type": class_type, "inputs": inputs},
+            "2": {"class_type": "QGTest_Record", "inputs": {"label": "param-ok", "value": ["1", 0]}},
+        }
+        assert call(client, "POST", "/prompt", {"prompt": prompt})[0] == 200
+        return
+    errors = param_errors(client, class_type, inputs)
+    assert [(kind, name) for kind, name, _ in errors] == expected
+    if expected[0][0] == "custom_validation_failed":
+        assert "is not an identifier" in errors[0][2]
+
+
+def test_bounded_param_checks_name_the_input_at_fault(client):
+    """value, min and max are checked together (ComfyUI cannot); the message names the input at fault, and the
+    bounds ComfyUI would have checked on them are still checked."""
+    errors = param_errors(client, "QG_ParamInt", {**BOUNDED, "value": 12})
+    assert {name for _, name, _ in errors} <= {"name", "value", "min", "max"}
+    assert all("value 12 is above max 9" in details for _, _, details in errors)
+    errors = param_errors(client, "QG_ParamInt", {**BOUNDED, "max": 2**65})
+    assert all("max 36893488147419103232 is above the largest INT" in details for _, _, details in errors)
+    errors = param_errors(client, "QG_ParamChoice", {"name": "c", "value": "z", "choices": "a\nb"})
+    assert all("value 'z' is not one of the choices: a, b" in details for _, _, details in errors)
+
+
+def test_dry_run_sweep_does_not_use_up_increment_seeds(client):
+    """A dry run reports the seeds the next real run uses, and the real run then uses exactly those."""
+    name = f"dry_{uuid.uuid4().hex[:8]}"
+    wf = seed_workflow("increment", name)
+    wf["3"] = {"class_type": "QG_ParamText", "inputs": {"name": "tag", "value": ""}}
+    wf["4"] = {"class_type": "QGTest_Record", "inputs": {"label": name + "-tag", "value": ["3", 0]}}
+    assert call(client, "PUT", f"/qg/templates/{name}", {"workflow": wf})[0] == 200
+    body = {"sweep": {"tag": ["a", "b", "c"]}}
+
+    def seeds(**extra):
+        status, reply = call(client, "POST", f"/qg/templates/{name}/sweep", {**body, **extra})
+        assert status == 200, reply
+        return [item["params"]["seed"] for item in reply["items"]]
+
+    assert seeds(dry_run=True) == [7, 8, 9]
+    assert seeds(dry_run=True) == [7, 8, 9]
+    assert seeds() == [7, 8, 9]
+    assert seeds(dry_run=True) == [10, 11, 12]

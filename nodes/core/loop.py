@@ -25,11 +25,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import QGError
+from .prompt import SEED_MAX, is_link
 
 MODES = ("until_threshold", "best_of_n")
 ON_FAIL = ("return_best", "block", "error")
 MAX_ATTEMPTS = 1000
-SEED_MAX = 0xFFFFFFFFFFFFFFFF
 # ComfyUI's cache signs each new node with its whole ancestry, so a chain of F steps costs about F^2 and a
 # loop about attempts * F: at 1000 attempts 10 took half the time of 32 here (dev/bench_loop.py)
 FANOUT = 10
@@ -185,17 +185,6 @@ def outputs(state: State, blocked) -> tuple:
 
 
 # --- the body of the loop ------------------------------------------------------------------------------
-
-
-def is_link(value) -> bool:
-    """ComfyUI's link form: [node id as str, output index]."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], (int, float))
-        and not isinstance(value[1], bool)
-    )
 
 
 def _links(node: dict):

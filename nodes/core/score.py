@@ -5,7 +5,7 @@ Nothing here imports ComfyUI: the node adapters (``nodes/score.py``) own model m
 the scorer a ``run`` callable that moves a model onto ComfyUI's device. ``open_clip`` is imported only where an
 encoder is built, so the rest of the pack works without it.
 
-Head formats (see ``shared/fixtures/laion/README.md``), detected from key names and shapes:
+Head formats (see ``tests/fixtures/laion/README.md``), detected from key names and shapes:
 - LAION v2 linear (``layers.{0,2,4,6,7}``: Linear layers with Dropout between and no activation): folded exactly
   into one affine map at load. Any other activation-free ``layers.N`` chain is folded the same way.
 - LAION v2 ReLU (``layers.{0,3,6,9,11}``: ReLU after each of the first four Linears): kept as an MLP.
