@@ -24,6 +24,7 @@ import http.client
 import json
 import math
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -42,6 +43,14 @@ MARKER = "qgfuzzmark"  # in every traversal name: a file named with it must neve
 EXAMPLES = os.environ.get("QG_FUZZ_EXAMPLES")
 SETTLE_SECONDS = 60.0
 CASES: dict[str, int] = {}
+FAILURES: dict[str, type] = {}
+
+
+def failure(kind: str) -> type:
+    """One AssertionError subclass per kind of failure, so hypothesis reports (and shrinks) each kind of defect
+    on its own instead of stopping at the first one it met."""
+    key = re.sub(r"[^A-Za-z]+", "_", kind).strip("_")[:60]
+    return FAILURES.setdefault(key, type(f"Fuzz_{key}", (AssertionError,), {}))
 
 
 def fuzz(examples: int):
@@ -99,8 +108,20 @@ class Live:
             conn.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"})
             reply = conn.getresponse()
             return reply.status, reply.read().decode("utf-8", errors="replace")
+        except (OSError, http.client.HTTPException) as e:
+            self.died(f"{method} {path[:100]}: {type(e).__name__}")
         finally:
             conn.close()
+
+    def died(self, doing: str):
+        """A request failed at the connection: the server is exiting (or wedged). One failure type for all."""
+        deadline = time.monotonic() + 10
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tail = self.server.log_tail(30)
+        if self.alive():
+            self.restart()
+        raise failure("server dead")(f"ComfyUI stopped answering ({doing}):\n{tail}")
 
     def get_json(self, path: str):
         status, text = self.request("GET", path)
@@ -184,16 +205,25 @@ LEAKS = (
 
 def check_reply(status: int, text: str, sent: bytes = b"") -> None:
     """A /qg reply: never 5xx, never a traceback or raw exception text (unless the caller sent that text)."""
-    assert status < 500, f"HTTP {status} from a /qg route: {text[:1000]}"
+    if status >= 500:
+        try:
+            error = str(json.loads(text).get("error"))
+        except (ValueError, AttributeError):
+            error = text
+        kind = re.sub(r"\d+|'[^']*'", "", error)[:70]  # e.g. "internal error: ValueError: could not convert"
+        raise failure(f"HTTP {status} {kind}")(f"HTTP {status} from a /qg route: {text[:1000]}")
     leaked = [w for w in LEAKS if w in text and w.encode() not in sent and json.dumps(w).encode() not in sent]
-    assert not leaked, f"exception text {leaked} in a /qg reply (HTTP {status}): {text[:1000]}"
+    if leaked:
+        raise failure(f"leak {leaked[0]}")(f"exception text {leaked} in a /qg reply (HTTP {status}): {text[:1000]}")
 
 
-def settle(live: Live, uploads: bool = False) -> None:
-    """After each example: the server is up, its queue drains, /system_stats answers, the disk is clean."""
+def settle(live: Live, uploads: bool = False, queued: bool = False) -> None:
+    """After each example: the server is up, its queue drains, /system_stats answers, the disk is clean.
+    ``queued``: a prompt was queued, so give a crash in the websocket publisher time to show."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        assert live.alive(), f"ComfyUI exited after this example:\n{live.server.log_tail(30)}"
+        if not live.alive():
+            live.died("after the example")
         status, text = live.request("GET", "/queue")
         queue = json.loads(text) if status == 200 else {}
         if status == 200 and not queue["queue_running"] and not queue["queue_pending"]:
@@ -201,13 +231,18 @@ def settle(live: Live, uploads: bool = False) -> None:
         if time.monotonic() > deadline:
             tail = live.server.log_tail(30)
             live.restart()
-            raise AssertionError(f"the prompt queue did not drain within {SETTLE_SECONDS:.0f} s:\n{tail}")
+            raise failure("wedged")(f"the prompt queue did not drain within {SETTLE_SECONDS:.0f} s:\n{tail}")
         time.sleep(0.02)
+    if queued:
+        time.sleep(0.5)
+        if not live.alive():
+            live.died("after its prompt ran")
     status, text = live.request("GET", "/system_stats")
     assert status == 200, f"GET /system_stats answered {status}: {text[:500]}"
     now = snapshot(live, uploads)
     changed = sorted(k for k in now.keys() | live.baseline.keys() if now.get(k, 0) != live.baseline.get(k, 0))
-    assert not changed, f"files changed outside the folders routes own: {changed[:20]}"
+    if changed:
+        raise failure("disk")(f"files changed outside the folders routes own: {changed[:20]}")
 
 
 # -------------------------------------------------------------------------------------------- strategies
@@ -375,9 +410,8 @@ WORKFLOW = workflow_strategy()
 
 
 def json_body(fields: dict):
-    """A body: an object with any subset of ``fields``, any JSON value, or raw bytes that are not JSON."""
-    obj = st.fixed_dictionaries({}, optional=fields)
-    return st.one_of(obj.map(encode), obj.map(encode), WEIRD.map(encode), RAW_BODIES)
+    """A JSON object body with any subset of ``fields`` (each valid or not)."""
+    return st.fixed_dictionaries({}, optional=fields).map(encode)
 
 
 def encode(value) -> bytes:
@@ -423,12 +457,13 @@ def segment(name: str, safe: str) -> str:
 # ------------------------------------------------------------------------------------------- /qg routes
 
 
-def send(live: Live, method: str, path: str, body: bytes | None, test: str) -> tuple[int, str]:
+def send(live: Live, method: str, path: str, body: bytes | None, test: str) -> bool:
+    """Send, check the reply; True when a prompt was queued (for ``settle``)."""
     live.ensure()
     count(test)
     status, text = live.request(method, path, body)
     check_reply(status, text, body or b"")
-    return status, text
+    return status == 200 and method == "POST" and '"prompt_id": "' in text
 
 
 @fuzz(60)
@@ -453,15 +488,13 @@ def test_put_traversal_with_a_valid_workflow(live, name, safe):
 @fuzz(80)
 @given(body=json_body(RUN_FIELDS))
 def test_run_template_bodies(live, body):
-    send(live, "POST", f"/qg/templates/{TEMPLATE}/run", body, "run template")
-    settle(live)
+    settle(live, queued=send(live, "POST", f"/qg/templates/{TEMPLATE}/run", body, "run template"))
 
 
 @fuzz(60)
 @given(body=json_body({**RUN_FIELDS, "workflow": WORKFLOW}))
 def test_run_adhoc_bodies(live, body):
-    send(live, "POST", "/qg/run", body, "run ad hoc")
-    settle(live)
+    settle(live, queued=send(live, "POST", "/qg/run", body, "run ad hoc"))
 
 
 SWEEP_FIELDS = {
@@ -479,8 +512,7 @@ SWEEP_FIELDS = {
 @fuzz(60)
 @given(body=json_body(SWEEP_FIELDS))
 def test_sweep_bodies(live, body):
-    send(live, "POST", f"/qg/templates/{TEMPLATE}/sweep", body, "sweep")
-    settle(live)
+    settle(live, queued=send(live, "POST", f"/qg/templates/{TEMPLATE}/sweep", body, "sweep"))
 
 
 @fuzz(50)
@@ -493,6 +525,22 @@ def test_put_template_bodies(live, name, body):
     settle(live)
     for path in ("/qg/templates", f"/qg/templates/{segment(name, '')}", f"/qg/templates/{segment(name, '')}/schema"):
         send(live, "GET", path, None, "put template")  # what was saved reads back without a 5xx
+
+
+@fuzz(40)
+@given(
+    route=st.sampled_from(
+        [
+            ("POST", f"/qg/templates/{TEMPLATE}/run"),
+            ("POST", "/qg/run"),
+            ("POST", f"/qg/templates/{TEMPLATE}/sweep"),
+            ("PUT", "/qg/templates/fuzz_raw"),
+        ]
+    ),
+    body=st.one_of(RAW_BODIES, WEIRD.filter(lambda v: not isinstance(v, dict)).map(encode)),
+)
+def test_bodies_that_are_not_json_objects(live, route, body):
+    settle(live, queued=send(live, *route, body, "non-object bodies"))
 
 
 @fuzz(40)
@@ -514,8 +562,7 @@ def test_non_string_client_id_never_kills_the_server(live, route, client_id, ins
     workflow = json.loads((ROOT / "example_workflows" / "api" / f"{TEMPLATE}.json").read_text())["workflow"]
     body = {"params": {"save": False}, "workflow": workflow, "sweep": {"width": [16]}}
     body.update({"extra_data": {"client_id": client_id}} if inside_extra_data else {"client_id": client_id})
-    send(live, "POST", route, encode(body), "client_id")
-    settle(live)
+    settle(live, queued=send(live, "POST", route, encode(body), "client_id"))
 
 
 @fuzz(15)
@@ -525,8 +572,8 @@ def test_core_prompt_with_non_string_client_id_never_kills_the_server(live, clie
     live.ensure()
     count("core client_id")
     prompt = {"1": {"class_type": "QGTest_Record", "inputs": {"label": uuid.uuid4().hex, "value": 1}}}
-    live.request("POST", "/prompt", encode({"prompt": prompt, "client_id": client_id}))
-    settle(live)
+    status, _ = live.request("POST", "/prompt", encode({"prompt": prompt, "client_id": client_id}))
+    settle(live, queued=status == 200)
 
 
 @fuzz(25)
