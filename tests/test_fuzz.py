@@ -109,9 +109,10 @@ class Live:
             reply = conn.getresponse()
             return reply.status, reply.read().decode("utf-8", errors="replace")
         except (OSError, http.client.HTTPException) as e:
-            self.died(f"{method} {path[:100]}: {type(e).__name__}")
+            error = type(e).__name__
         finally:
             conn.close()
+        self.died(f"{method} {path[:100]}: {error}")
 
     def died(self, doing: str):
         """A request failed at the connection: the server is exiting (or wedged). One failure type for all."""
@@ -782,5 +783,6 @@ def test_zz_worker_still_runs_and_nothing_named_marker_anywhere(live):
             dirs[:] = [d for d in dirs if level < depth and d not in (".git", ".venv", "node_modules")]
             hits += [str(Path(folder) / n) for n in dirs + files if MARKER in n]
     owned_by = (live.workdir / "output", live.workdir / "temp", live.workdir / "input")
-    hits = [h for h in hits if not any(Path(h).is_relative_to(o) for o in owned_by)]
+    saved = re.compile(r".*/user/(.+/)?quality_gate/templates/[A-Za-z0-9_-]{1,64}\.json")  # a valid name with it
+    hits = [h for h in hits if not any(Path(h).is_relative_to(o) for o in owned_by) and not saved.fullmatch(h)]
     assert not hits, f"files named with the traversal marker outside the folders routes own: {hits[:20]}"
