@@ -208,6 +208,21 @@ def test_negative_tolerance_is_an_error():
         compare(1, "equal", 1, tolerance=math.nan)
 
 
+@pytest.mark.parametrize("tolerance", ["[1, 2]", "0.5", [1], {"a": 1}, True])
+def test_a_tolerance_that_is_not_a_number_is_an_error(tolerance):
+    """Found by tests/test_fuzz.py: a STRING linked into tolerance raised a raw TypeError ('>=' not supported)."""
+    with pytest.raises(QGError, match="tolerance must be a number >= 0"):
+        compare(1, "equal", 1, tolerance=tolerance)
+
+
+def test_equal_on_an_int_too_large_for_a_float():
+    """Found by tests/test_fuzz.py: the difference of a huge INT (from JSON) and a FLOAT overflowed."""
+    assert compare(10**400, "equal", 1.5)[0] is False
+    assert compare(10**400, "not_equal", math.inf)[0] is True
+    assert compare(10**400, "equal", 10**400 + 1, tolerance=2)[0] is True
+    assert compare(1.5, "equal", 10**400, tolerance=math.inf)[0] is True
+
+
 def test_is_empty():
     assert is_empty(None) and is_empty("") and is_empty(()) and is_empty(set()) and is_empty(np.zeros((0, 3)))
     assert not is_empty(0) and not is_empty(0.0) and not is_empty(np.zeros(2)) and not is_empty({"samples": 1})

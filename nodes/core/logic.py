@@ -260,7 +260,12 @@ def _equal(a: Any, b: Any, tolerance: float, case_sensitive: bool) -> bool:
     if ops.kind == "number":
         if is_nan(ops.left) or is_nan(ops.right):
             return False
-        return abs(ops.left - ops.right) <= tolerance
+        if ops.left == ops.right:
+            return True
+        try:
+            return abs(ops.left - ops.right) <= tolerance
+        except OverflowError:  # an INT beyond float range against a FLOAT: the difference is infinite
+            return tolerance == math.inf
     return ops.left == ops.right
 
 
@@ -288,6 +293,14 @@ def _contains(a: Any, b: Any, case_sensitive: bool) -> bool:
     raise QGError(f"contains needs a to be a STRING, LIST, TUPLE or DICT (keys), got {describe(a)}")
 
 
+def check_tolerance(tolerance: Any) -> int | float:
+    """A tolerance is a number >= 0 (not a BOOLEAN, a string or NaN)."""
+    number = None if isinstance(tolerance, bool) else as_number(tolerance)
+    if number is None or not number >= 0:
+        raise QGError(f"tolerance must be a number >= 0, got {describe(tolerance)}")
+    return number
+
+
 def compare(
     a: Any,
     comparison: str,
@@ -301,8 +314,7 @@ def compare(
     NaN makes every comparison false except not_equal. ``between`` is inclusive: ``b <= a <= c``.
     """
     comparison = check_comparison(comparison, b, c)
-    if tolerance is None or not tolerance >= 0:
-        raise QGError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    tolerance = check_tolerance(tolerance)
     case_note = "" if case_sensitive else " (ignoring case)"
 
     if comparison in UNARY:
