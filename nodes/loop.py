@@ -93,6 +93,14 @@ def _is_output(class_type: str) -> bool:
     return getattr(host.node_class(class_type), "OUTPUT_NODE", False) is True
 
 
+def _loop_state(node: type[QGNode], state, unique_id) -> State:
+    """The internal nodes' ``state`` input, which only Retry End's expansion can make."""
+    if not isinstance(state, State):
+        message = f"state must be a loop state made by Retry End (this node is internal), got {type(state).__name__}"
+        raise QGError(f"{node.label(unique_id)}: {message}")
+    return state
+
+
 class RetryStart(QGNode):
     TITLE = "Retry Start"
     CATEGORY = CATEGORY
@@ -252,7 +260,7 @@ class RetryBlock(QGNode):
         }
 
     def execute(self, state, first, last, unique_id=None):
-        with RetryEnd.errors_named(state.config.node):
+        with RetryEnd.errors_named(_loop_state(type(self), state, unique_id).config.node):
             if first != state.attempts + 1 and not state.done:
                 raise QGError(f"internal: block {first}..{last} after {state.attempts} attempts")
             return _advance(state, first, last)
@@ -293,10 +301,10 @@ class RetryStep(QGNode):
         }
 
     def check_lazy_status(self, state, candidate=None, score=None, unique_id=None):
-        return [] if state.done else ["candidate", "score"]
+        return [] if not isinstance(state, State) or state.done else ["candidate", "score"]
 
     def execute(self, state, candidate=None, score=None, unique_id=None):
-        with RetryEnd.errors_named(state.config.node):
+        with RetryEnd.errors_named(_loop_state(type(self), state, unique_id).config.node):
             if not state.done:  # else the loop ended before this attempt: pass the result on
                 state = state.record(candidate, score)
                 _report(state)

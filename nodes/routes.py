@@ -59,14 +59,16 @@ def guard_prompt(json_data):
     booleans on this pack's nodes, and drops a ``client_id`` that is not a string: ComfyUI 0.3.75's websocket
     publisher fails on it when the prompt runs (``unhashable type``) and the whole server exits."""
     if isinstance(json_data, dict):
-        client = json_data.get("client_id")
-        if client is not None and not isinstance(client, str):
-            LOG.warning(
-                "Quality Gate: dropped a client_id of type %s from a POST /prompt (it must be a string; "
-                "ComfyUI would crash sending events to it); the prompt runs without events",
-                type(client).__name__,
-            )
-            del json_data["client_id"]
+        extra = json_data.get("extra_data")
+        for where in (json_data, extra if isinstance(extra, dict) else {}):
+            client = where.get("client_id")
+            if client is not None and not isinstance(client, str):
+                LOG.warning(
+                    "Quality Gate: dropped a client_id of type %s from a POST /prompt (it must be a string; "
+                    "ComfyUI would crash sending events to it); the prompt runs without events",
+                    type(client).__name__,
+                )
+                del where["client_id"]
         guard_booleans(json_data.get("prompt"), boolean_inputs)
     return json_data
 
@@ -111,8 +113,6 @@ def handler(method):
             return _error_reply(e)
         except Rejected as e:
             return web.json_response(e.reply, status=e.status)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error_reply(fail("body", "the request body is not valid JSON"))
         except Exception:  # noqa: BLE001 - a bug of ours: logged in full, answered without internals
             LOG.exception("Quality Gate: %s %s failed", request.method, request.path)
             message = "internal error in Quality Gate (the server log has the details)"
@@ -152,7 +152,13 @@ BODY_FIELDS = {
 async def _body(request, allowed: tuple) -> dict:
     """The JSON object of a request, each known field of the right type (null counts as absent); unknown
     fields and wrong types are one 400 listing them all."""
-    body = await request.json()
+    try:
+        body = json.loads(await request.text())
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, LookupError):  # bytes that are not UTF-8 (or the charset named), lone surrogates
+        raise fail("body", "the request body is not valid UTF-8 text (or holds a lone surrogate)") from None
+    except (ValueError, RecursionError):  # not JSON, numbers over Python's digit limit, absurd nesting
+        raise fail("body", "the request body is not valid JSON (or is nested too deeply)") from None
     if not isinstance(body, dict):
         raise fail("body", "the request body must be a JSON object")
     errors: dict = {}
@@ -161,6 +167,9 @@ async def _body(request, allowed: tuple) -> dict:
             errors[str(key)[:80]] = [f"unknown field; expected one of {', '.join(allowed)}"]
         elif value is not None and not BODY_FIELDS[key][1](value):
             errors[key] = [f"must be {BODY_FIELDS[key][0]}, got {type(value).__name__}"]
+    extra_client = body.get("extra_data", {}).get("client_id") if isinstance(body.get("extra_data"), dict) else None
+    if extra_client is not None and not isinstance(extra_client, str):
+        errors["extra_data"] = [f"extra_data.client_id must be a string, got {type(extra_client).__name__}"]
     prompt_id = body.get("prompt_id")
     if isinstance(prompt_id, str) and "prompt_id" not in errors:
         try:

@@ -377,7 +377,7 @@ RUN_FIELDS = {
 
 def workflow_strategy():
     """Random JSON, or the pack template's workflow with one input, class or node broken."""
-    base = json.loads((ROOT / "example_workflows" / "api" / f"{TEMPLATE}.json").read_text())["workflow"]
+    base = json.loads((ROOT / "templates" / f"{TEMPLATE}.json").read_text())["workflow"]
 
     @st.composite
     def mutated(draw):
@@ -481,7 +481,7 @@ def test_template_names_never_leave_their_folder(live, name, safe, route):
 @given(name=TRAVERSAL, safe=QUOTING)
 def test_put_traversal_with_a_valid_workflow(live, name, safe):
     """A saveable workflow under a traversal name: refused, and nothing lands anywhere."""
-    workflow = json.loads((ROOT / "example_workflows" / "api" / f"{TEMPLATE}.json").read_text())["workflow"]
+    workflow = json.loads((ROOT / "templates" / f"{TEMPLATE}.json").read_text())["workflow"]
     send(live, "PUT", f"/qg/templates/{segment(name, safe)}", encode({"workflow": workflow}), "put traversal")
     settle(live)
 
@@ -560,7 +560,7 @@ def test_run_status_ids(live, prompt_id):
 def test_non_string_client_id_never_kills_the_server(live, route, client_id, inside_extra_data):
     """issue 14 item 3.0: a non-string client_id is a 400 on the pack's routes, or at least never reaches
     ComfyUI's websocket publisher (which raises and takes the server down when the prompt runs)."""
-    workflow = json.loads((ROOT / "example_workflows" / "api" / f"{TEMPLATE}.json").read_text())["workflow"]
+    workflow = json.loads((ROOT / "templates" / f"{TEMPLATE}.json").read_text())["workflow"]
     body = {"params": {"save": False}, "workflow": workflow, "sweep": {"width": [16]}}
     body.update({"extra_data": {"client_id": client_id}} if inside_extra_data else {"client_id": client_id})
     settle(live, queued=send(live, "POST", route, encode(body), "client_id"))

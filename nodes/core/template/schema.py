@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -95,6 +96,9 @@ def check_structure(workflow: Any, specs: Specs | None = None) -> None:
         if not isinstance(entry.get("inputs", {}), dict):
             add_error(errors, "workflow", f"{where}: inputs must be an object")
             continue
+        meta = entry.get("_meta", {})
+        if not isinstance(meta, dict) or not isinstance(meta.get("title", ""), str):
+            add_error(errors, "workflow", f"{where}: _meta must be an object whose title is a string")
         info = specs(entry["class_type"]) if specs else {}
         if info is None:
             unknown = f"unknown node type {entry['class_type']!r} (is its pack installed?)"
@@ -108,6 +112,12 @@ def check_structure(workflow: Any, specs: Specs | None = None) -> None:
                 add_error(errors, "workflow", f"{where} ({entry['class_type']}): {missing}")
     if errors:
         raise TemplateError(errors)
+
+
+def _finite_number(value: Any, integer: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) if integer else math.isfinite(value)
 
 
 def _constant(entry: dict, node: str, name: str, errors: Errors, default: Any = None) -> Any:
@@ -155,7 +165,12 @@ def find_params(workflow: dict) -> list[Param]:
             targets=tuple(sorted(feeds.get(node, []))),
         )
         if kind in ("int", "float"):
-            param = replace(param, minimum=get("min"), maximum=get("max"), step=get("step"))
+            bounds = {key: get(key) for key in ("min", "max", "step")}
+            for key, value in bounds.items():
+                if value is not None and not _finite_number(value, integer=kind == "int"):
+                    expected = "an integer" if kind == "int" else "a finite number"
+                    add_error(errors, name, f"{key} must be {expected}, got {str(value)[:80]!r}")
+            param = replace(param, minimum=bounds["min"], maximum=bounds["max"], step=bounds["step"])
         elif kind == "seed":
             policy = get("policy", "fixed")
             if policy not in SEED_POLICIES:
