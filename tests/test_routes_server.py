@@ -74,10 +74,16 @@ def hard_server(tmp_path_factory, legacy_templates):
     srv.stop()
 
 
-def test_core_prompt_with_a_list_client_id_runs_and_the_server_survives(hard_server):
+@pytest.mark.parametrize("where", ["top", "extra_data"])
+def test_core_prompt_with_a_list_client_id_runs_and_the_server_survives(hard_server, where):
     """ComfyUI 0.3.75's publisher raises ``unhashable type: 'list'`` on such a client id when the prompt runs and
     the server exits; the pack's on-prompt handler drops it (with a warning) so the prompt runs without events."""
-    status, reply = call(hard_server, "POST", "/prompt", {"prompt": tiny_prompt(), "client_id": ["x"]})
+    body = {"prompt": tiny_prompt()}
+    if where == "top":
+        body["client_id"] = ["x"]
+    else:
+        body["extra_data"] = {"client_id": ["x"]}
+    status, reply = call(hard_server, "POST", "/prompt", body)
     assert status == 200, reply
     entry = wait_history(hard_server, reply["prompt_id"])
     assert entry["status"]["status_str"] == "success"
@@ -107,6 +113,7 @@ def test_pack_routes_refuse_a_client_id_that_is_not_a_string(hard_server, route,
         ("number", [1], "a finite number"),
         ("number", True, "a finite number"),
         ("extra_data", ["x"], "a JSON object"),
+        ("extra_data", {"client_id": ["x"]}, "extra_data.client_id must be a string"),
         ("partial_execution_targets", "5", "a list of node ids"),
         ("partial_execution_targets", [5], "a list of node ids"),
         ("front", "yes", "true or false"),
@@ -126,7 +133,9 @@ def test_run_body_fields_of_the_wrong_type_are_a_400_naming_the_field(hard_serve
     assert "Traceback" not in json.dumps(reply)
 
 
-@pytest.mark.parametrize("raw", [b"{", b"\xff\xfe", b"[1, 2]", b'"text"', b"null"])
+@pytest.mark.parametrize(
+    "raw", [b"{", b"\xff\xfe", b"[1, 2]", b'"text"', b"null", b"1" * 5000, b"[" * 100_000, b'{"title": "\\ud800"}']
+)
 def test_bodies_that_are_not_a_json_object_are_a_400(hard_server, raw):
     status, reply = call(hard_server, "POST", f"/qg/templates/{TEMPLATE}/run", raw=raw)
     assert status == 400, reply
