@@ -96,11 +96,11 @@ def node_box(page, node_id) -> dict:
     """A node's area on the page (title and the badge strip above it included), in CSS pixels."""
     return page.evaluate(
         """(id) => {
-            const n = app.graph.getNodeById(id), ds = app.canvas.ds, rect = app.canvas.canvas.getBoundingClientRect();
-            const title = LiteGraph.NODE_TITLE_HEIGHT ?? 30;
-            const [x, y] = [n.pos[0] * ds.scale + ds.offset[0] * ds.scale, (n.pos[1] - title - 24) * ds.scale + ds.offset[1] * ds.scale];
-            return {x: rect.left + x, y: rect.top + y, width: n.size[0] * ds.scale, height: (n.size[1] + title + 24) * ds.scale,
-                    badge: (title + 24) * ds.scale};
+            const n = app.graph.getNodeById(id), ds = app.canvas.ds;
+            const rect = app.canvas.canvas.getBoundingClientRect();
+            const top = (LiteGraph.NODE_TITLE_HEIGHT ?? 30) + 24, s = ds.scale;
+            return {x: rect.left + (n.pos[0] + ds.offset[0]) * s, y: rect.top + (n.pos[1] - top + ds.offset[1]) * s,
+                    width: n.size[0] * s, height: (n.size[1] + top) * s, badge: top * s};
         }""",
         node_id,
     )
