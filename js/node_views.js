@@ -108,6 +108,15 @@ export function showPanel(node, name, height, children) {
   return widget.element;
 }
 
+/** Remove the panel of `node` for feature `name` (if shown); the node shrinks back in the classic renderer. */
+export function hidePanel(node, name) {
+  const widget = node.widgets?.find((w) => w.name === name);
+  if (!widget) return;
+  node.removeWidget(widget);
+  if (!vueMode()) node.setSize([node.size[0], node.computeSize()[1]]);
+  redraw(node);
+}
+
 function redraw(node) {
   node.setDirtyCanvas?.(true, true);
   app.canvas?.setDirty?.(true, true);

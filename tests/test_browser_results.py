@@ -241,3 +241,30 @@ def test_screenshot_script_pictures_a_run_and_thumbnails(page, chromium, tmp_pat
     assert screenshot.thumbnails(argparse.Namespace(dir=str(tmp_path)), chromium, page.server) == 0
     with Image.open(tmp_path / "loop.jpg") as thumbnail:
         assert thumbnail.format == "JPEG" and thumbnail.size[0] > 600
+
+
+def test_duplicate_parameter_names_are_marked_in_the_node(page, renderer):
+    first = page.add_node("QG_ParamInt", {"name": "steps"}, (60, 120))
+    second = page.add_node("QG_ParamFloat", {"name": "cfg"}, (60, 420))
+    page.fit_view(margin=200, max_scale=1.0)
+    page.wait_for_timeout(300)
+    before = page.screenshot()
+    page.set_widget(second, "name", "steps")
+    mark = f"⚠ duplicate name (also #{first})"
+    if renderer == "vue":
+        page.wait_for_function(
+            "([id, mark]) => document.querySelector(`[data-node-id='${id}']`)?.innerText.includes(mark)",
+            arg=[str(second), mark],
+            timeout=10_000,
+        )
+    else:
+        page.wait_for_timeout(400)
+        box = node_box(page, second)
+        strip = (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["badge"]) - 8)
+        assert changed_fraction(before, page.screenshot(), strip) > 0.03, "no duplicate badge above the title"
+    page.set_widget(second, "name", "cfg")
+    page.wait_for_timeout(300)
+    shown = page.evaluate("(id) => app.graph.getNodeById(id).widgets.map((w) => w.name)", second)
+    assert "qg_duplicate_panel" not in shown
+    if renderer == "vue":
+        assert mark not in node_text(page, second)
