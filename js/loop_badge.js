@@ -13,6 +13,7 @@ import { COLORS, TEXT_COLORS, el, enclosingNodes, formatScore, nodeByExecutionId
 const END = "QG_RetryEnd";
 const KEY = "qg_loop";
 const PANEL = "qg_loop_panel";
+const SUMMARY = "qg_loop_summary";
 const CHART_W = 240;
 const CHART_H = 64;
 const ROW = 15;
@@ -105,7 +106,13 @@ function renderSummary(node, id, state) {
   const attempts = states.reduce((sum, s) => sum + s.attempt, 0);
   const passed = states.every((s) => passes(s.best_score, s.threshold));
   const text = `loop: best ${formatScore(Number.isFinite(best) ? best : null)} · ${attempts} attempt(s)`;
-  setBadge(node, "loop", text, passed ? COLORS.pass : states.every((s) => s.done) ? COLORS.fail : COLORS.running);
+  const kind = passed ? "pass" : states.every((s) => s.done) ? "fail" : "running";
+  setBadge(node, "loop", text, COLORS[kind]);
+  if (globalThis.LiteGraph?.vueNodesMode) {
+    // the Vue node header does not follow badge changes: the same line as DOM text in the node
+    const line = el("div", { className: "qg-loop-summary", style: { color: TEXT_COLORS[kind], fontWeight: "bold" }, textContent: text });
+    showPanel(node, SUMMARY, 18, [line]);
+  }
 }
 
 function onLoopEvent(event) {

@@ -268,3 +268,49 @@ def test_duplicate_parameter_names_are_marked_in_the_node(page, renderer):
     assert "qg_duplicate_panel" not in shown
     if renderer == "vue":
         assert mark not in node_text(page, second)
+
+
+def test_loop_inside_a_subgraph_shows_on_the_inner_node_and_a_summary_outside(page, renderer):
+    """The loop converted into a subgraph with the frontend's own command: the events carry execution ids
+    ("6:4"); the closed subgraph node shows a summary, the inner node its panel once the subgraph is open."""
+    build_loop(page)
+    converted = page.evaluate(
+        """async () => {
+            app.canvas.deselectAll?.();
+            const record = app.graph.nodes.find((n) => n.type === "QGTest_Record");
+            for (const n of app.graph.nodes) if (n !== record) app.canvas.select(n);
+            await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
+            const sub = app.graph.nodes.find((n) => n.subgraph);
+            if (!sub) return null;
+            const inner = sub.subgraph.nodes.find((n) => n.type === "QG_RetryEnd");
+            return {sub: String(sub.id), inner: String(inner.id)};
+        }"""
+    )
+    assert converted, "Convert to Subgraph made no subgraph node"
+    page.fit_view(margin=200, max_scale=1.0)
+    page.wait_for_timeout(300)
+    before = page.screenshot()
+    prompt_id = page.queue()
+    prompt = wait_for_history(page.server, prompt_id)["prompt"][2]  # the queued API prompt
+    assert f"{converted['sub']}:{converted['inner']}" in prompt, sorted(prompt)
+    summary = "loop: best 6.50 · 4 attempt(s)"
+    if renderer == "vue":
+        page.wait_for_function(
+            "([id, text]) => document.querySelector(`[data-node-id='${id}']`)?.innerText.includes(text)",
+            arg=[converted["sub"], summary],
+            timeout=10_000,
+        )
+    else:
+        page.wait_for_timeout(400)
+        box = node_box(page, converted["sub"])
+        strip = (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["badge"]) - 8)
+        assert changed_fraction(before, page.screenshot(), strip) > 0.03, "no summary badge on the subgraph node"
+    try:
+        page.evaluate(
+            """(id) => { const sub = app.graph.getNodeById(id); app.canvas.openSubgraph(sub.subgraph, sub); }""",
+            converted["sub"],
+        )
+        text = wait_text(page, converted["inner"], "attempt 4/5 · best 6.50 · passed")
+        assert text.splitlines()[-1].split() == ["4", "14", "6.50", "yes"]
+    finally:
+        page.evaluate("() => app.canvas.setGraph(app.rootGraph ?? app.graph)")
