@@ -1,114 +1,140 @@
 // @ts-check
-// qg.LoopBadge: a live badge on QG_RetryEnd ("attempt 3/8 · best 6.21") and a small chart of every
-// attempt's score against the node's threshold, both drawn from the qg.loop websocket events the loop sends
-// after each attempt (design.md §3: prompt_id, node, attempt, max_attempts, seed, score, best_score,
-// best_attempt, done). The state of the last run stays on the node (node.qgLoop) until the next run.
+// qg.LoopBadge: the progress of a retry loop on its QG_RetryEnd node, from the qg.loop websocket events the
+// loop sends after each attempt (design.md §3: prompt_id, node, attempt, max_attempts, seed, score,
+// best_score, best_attempt, done). One state per node (node.properties.qg_loop, saved with the workflow);
+// two views over it (js/node_views.js): a badge above the title ("attempt 3/8 · best 6.21 · passed") and
+// a panel with the same line, a chart of every attempt's score against the threshold and a table of the
+// attempts (attempt, seed, score, passed). Event node ids are execution ids: a loop inside a subgraph
+// ("12:5") shows on its inner node, and its subgraph nodes show a summary badge.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { addPanel, formatScore, reservePanel } from "./node_panel.js";
+import { COLORS, TEXT_COLORS, el, enclosingNodes, formatScore, nodeByExecutionId, restoreResult, setBadge, setResult, showPanel } from "./node_views.js";
 
 const END = "QG_RetryEnd";
-const CHART_HEIGHT = 70;
-const PASS = "#4caf50";
-const FAIL = "#e0a030";
-const LINE = "#d05050";
+const KEY = "qg_loop";
+const PANEL = "qg_loop_panel";
+const SUMMARY = "qg_loop_summary";
+const CHART_W = 240;
+const CHART_H = 64;
+const ROW = 15;
+const MAX_ROWS = 8; // table rows shown; the panel says how many more
 
-/** The badge text for a loop state. */
-export const badgeText = (state) => `attempt ${state.attempt}/${state.max_attempts} · best ${formatScore(state.best_score)}`;
-
+/** The loop's threshold: the node's widget (null when the input is linked, the panel then shows no line). */
 function threshold(node) {
   const value = node.widgets?.find((w) => w.name === "threshold")?.value;
   return typeof value === "number" ? value : null;
 }
 
-function findNode(id) {
-  const graph = app.graph;
-  const node = graph?.getNodeById(id) ?? graph?.getNodeById(Number(id));
-  return node?.type === END ? node : null;
+const passes = (score, limit) => limit !== null && typeof score === "number" && score >= limit;
+
+/** The status line of a loop state: "attempt 3/8 · best 6.21" and, with a threshold, "· passed" (or, once
+ * the loop is done without reaching it, "· not passed"). */
+export function statusText(state) {
+  const base = `attempt ${state.attempt}/${state.max_attempts} · best ${formatScore(state.best_score)}`;
+  if (passes(state.best_score, state.threshold)) return `${base} · passed`;
+  return state.done && state.threshold !== null ? `${base} · not passed` : base;
+}
+
+const statusKind = (state) => (passes(state.best_score, state.threshold) ? "pass" : state.done ? "fail" : "running");
+
+/** The per-attempt chart: a dashed threshold line, one dot per attempt (green when it passes, the best one
+ * larger). */
+function chart(state) {
+  const points = state.attempts.filter((a) => typeof a?.score === "number");
+  const values = points.map((a) => a.score);
+  const known = state.threshold === null ? values : [...values, state.threshold];
+  const low = known.length ? Math.min(...known) : 0;
+  const span = (known.length ? Math.max(...known) : 1) - low || 1;
+  const lo = low - span * 0.15;
+  const range = span * 1.3;
+  const px = (i) => 6 + ((CHART_W - 12) * (i + 0.5)) / Math.max(state.max_attempts, 1);
+  const py = (v) => CHART_H - 4 - ((CHART_H - 8) * (v - lo)) / range;
+  const shapes = [el("rect", { x: 0, y: 0, width: CHART_W, height: CHART_H, fill: "rgba(0,0,0,0.25)", rx: 3 })];
+  if (state.threshold !== null) {
+    const y = py(state.threshold);
+    shapes.push(el("line", { x1: 0, x2: CHART_W, y1: y, y2: y, stroke: "#d05050", "stroke-dasharray": "4 3" }));
+  }
+  if (points.length > 1) {
+    const line = points.map((a) => `${px(a.attempt - 1)},${py(a.score)}`).join(" ");
+    shapes.push(el("polyline", { points: line, fill: "none", stroke: "#888" }));
+  }
+  for (const a of points) {
+    const fill = passes(a.score, state.threshold) ? "#4caf50" : "#e0a030";
+    const r = a.attempt === state.best_attempt ? 4.5 : 3;
+    shapes.push(el("circle", { cx: px(a.attempt - 1), cy: py(a.score), r, fill }, [el("title", { textContent: `attempt ${a.attempt}: ${formatScore(a.score)}` })]));
+  }
+  return el("svg", { viewBox: `0 0 ${CHART_W} ${CHART_H}`, width: "100%", height: CHART_H, className: "qg-loop-chart" }, shapes);
+}
+
+/** The table of attempts (the last MAX_ROWS, the best one bold). */
+function table(state) {
+  const cell = (text, tag = "td") => el(tag, { style: { padding: "0 6px 0 0", textAlign: "right" }, textContent: text });
+  const shown = state.attempts.filter(Boolean).slice(-MAX_ROWS);
+  const rows = shown.map((a) =>
+    el("tr", { style: { fontWeight: a.attempt === state.best_attempt ? "bold" : "normal" } }, [
+      cell(String(a.attempt)),
+      cell(String(a.seed ?? "")),
+      cell(formatScore(a.score)),
+      cell(state.threshold === null ? "" : passes(a.score, state.threshold) ? "yes" : "no"),
+    ]),
+  );
+  const head = el("tr", {}, ["attempt", "seed", "score", "passed"].map((t) => cell(t, "th")));
+  return el("table", { className: "qg-loop-table", style: { borderCollapse: "collapse", fontVariantNumeric: "tabular-nums" } }, [head, ...rows]);
+}
+
+/** Both views of a loop state on `node`. */
+export function renderLoop(node, state) {
+  const text = statusText(state);
+  setBadge(node, "loop", text, COLORS[statusKind(state)]);
+  const shown = Math.min(state.attempts.filter(Boolean).length, MAX_ROWS);
+  const caption = `score per attempt${state.threshold !== null ? ` · threshold ${formatScore(state.threshold)}` : ""}`;
+  const status = el("div", { className: "qg-loop-status", style: { color: TEXT_COLORS[statusKind(state)], fontWeight: "bold" }, textContent: text });
+  showPanel(node, PANEL, ROW * 2 + CHART_H + ROW * (shown + 1) + 8, [
+    status,
+    el("div", { className: "qg-loop-caption", style: { color: "#aaa" }, textContent: caption }),
+    chart(state),
+    table(state),
+  ]);
+}
+
+/** The summary on a closed subgraph node that holds loops: the best of their best scores and the attempts. */
+function renderSummary(node, id, state) {
+  node.qgLoops ??= {};
+  node.qgLoops[id] = state;
+  const states = Object.values(node.qgLoops);
+  const best = Math.max(...states.map((s) => (typeof s.best_score === "number" ? s.best_score : -Infinity)));
+  const attempts = states.reduce((sum, s) => sum + s.attempt, 0);
+  const passed = states.every((s) => passes(s.best_score, s.threshold));
+  const text = `loop: best ${formatScore(Number.isFinite(best) ? best : null)} · ${attempts} attempt(s)`;
+  const kind = passed ? "pass" : states.every((s) => s.done) ? "fail" : "running";
+  setBadge(node, "loop", text, COLORS[kind]);
+  if (globalThis.LiteGraph?.vueNodesMode) {
+    // the Vue node header does not follow badge changes: the same line as DOM text in the node
+    const line = el("div", { className: "qg-loop-summary", style: { color: TEXT_COLORS[kind], fontWeight: "bold" }, textContent: text });
+    showPanel(node, SUMMARY, 18, [line]);
+  }
 }
 
 function onLoopEvent(event) {
   const data = event.detail;
-  const node = data && findNode(data.node);
-  if (!node) return;
-  if (node.qgLoop?.prompt_id !== data.prompt_id) node.qgLoop = { prompt_id: data.prompt_id, scores: [] };
-  const state = node.qgLoop;
+  const node = data && nodeByExecutionId(data.node);
+  if (node?.type !== END) return;
+  const previous = node.properties?.[KEY];
+  const state =
+    previous?.prompt_id === data.prompt_id
+      ? { ...previous, attempts: [...previous.attempts] }
+      : { prompt_id: data.prompt_id, attempts: [] };
   Object.assign(state, {
     attempt: data.attempt,
     max_attempts: data.max_attempts,
     best_score: data.best_score,
     best_attempt: data.best_attempt,
     done: data.done,
+    threshold: threshold(node),
   });
-  state.scores[data.attempt - 1] = data.score;
-  reservePanel(node, CHART_HEIGHT);
-}
-
-function drawBadge(node, ctx) {
-  const state = node.qgLoop;
-  const text = badgeText(state);
-  ctx.font = "12px sans-serif";
-  const width = ctx.measureText(text).width + 14;
-  const height = 18;
-  const top = -(globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30) - height - 4;
-  const limit = threshold(node);
-  const passed = limit !== null && typeof state.best_score === "number" && state.best_score >= limit;
-  ctx.fillStyle = passed ? PASS : state.done ? FAIL : "#3b6fd4";
-  ctx.beginPath();
-  if (ctx.roundRect) ctx.roundRect(node.size[0] - width, top, width, height, 9);
-  else ctx.rect(node.size[0] - width, top, width, height);
-  ctx.fill();
-  ctx.fillStyle = "#fff";
-  ctx.textAlign = "left";
-  ctx.textBaseline = "middle";
-  ctx.fillText(text, node.size[0] - width + 7, top + height / 2);
-  return text;
-}
-
-function drawChart(node, ctx, x, y, w, h) {
-  const state = node.qgLoop;
-  const limit = threshold(node);
-  const values = state.scores.filter((v) => typeof v === "number");
-  const known = limit === null ? values : [...values, limit];
-  const low = known.length ? Math.min(...known) : 0;
-  const high = known.length ? Math.max(...known) : 1;
-  const span = high - low || 1;
-  const lo = low - span * 0.1;
-  const range = span * 1.2;
-  const px = (i) => x + 4 + ((w - 8) * (i + 0.5)) / Math.max(state.max_attempts, 1);
-  const py = (v) => y + h - 2 - ((h - 14) * (v - lo)) / range;
-  ctx.fillStyle = "rgba(0,0,0,0.25)";
-  ctx.fillRect(x, y, w, h);
-  ctx.font = "10px sans-serif";
-  ctx.textBaseline = "top";
-  ctx.fillStyle = "#aaa";
-  ctx.fillText(`score per attempt${limit !== null ? ` · threshold ${formatScore(limit)}` : ""}`, x + 4, y + 1);
-  if (limit !== null) {
-    ctx.strokeStyle = LINE;
-    ctx.setLineDash([4, 3]);
-    ctx.beginPath();
-    ctx.moveTo(x, py(limit));
-    ctx.lineTo(x + w, py(limit));
-    ctx.stroke();
-    ctx.setLineDash([]);
-  }
-  let points = 0;
-  ctx.strokeStyle = "#888";
-  ctx.beginPath();
-  state.scores.forEach((v, i) => {
-    if (typeof v !== "number") return;
-    points ? ctx.lineTo(px(i), py(v)) : ctx.moveTo(px(i), py(v));
-    points += 1;
-  });
-  ctx.stroke();
-  state.scores.forEach((v, i) => {
-    if (typeof v !== "number") return;
-    ctx.fillStyle = limit !== null && v >= limit ? PASS : FAIL;
-    ctx.beginPath();
-    ctx.arc(px(i), py(v), i + 1 === state.best_attempt ? 4 : 2.5, 0, 2 * Math.PI);
-    ctx.fill();
-  });
-  return { points, threshold: limit };
+  state.attempts[data.attempt - 1] = { attempt: data.attempt, seed: data.seed, score: data.score };
+  setResult(node, KEY, state, renderLoop);
+  for (const outer of enclosingNodes(data.node)) renderSummary(outer, String(data.node), state);
 }
 
 app.registerExtension({
@@ -117,13 +143,6 @@ app.registerExtension({
     api.addEventListener("qg.loop", onLoopEvent);
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name !== END) return;
-    addPanel(nodeType, (node, ctx, x, y, w, h) => {
-      if (!node.qgLoop) return;
-      const badge = drawBadge(node, ctx);
-      const chart = drawChart(node, ctx, x, y, w, h);
-      // What was drawn last, for the browser tests and for debugging.
-      node.qgLoopDrawn = { badge, ...chart, attempt: node.qgLoop.attempt };
-    });
+    if (nodeData.name === END) restoreResult(nodeType, KEY, renderLoop);
   },
 });

@@ -4,14 +4,17 @@
 // it is empty, the node's default title, or the title this extension last gave it (kept in
 // node.properties.qg_auto_title, so it survives a save and reload), and only an automatic title follows the name.
 // Two parameter nodes with the same name (the server refuses such a template) are coloured red and show
-// "duplicate name" until one is renamed; a message says so when it happens.
+// "⚠ duplicate name (also #N)" until one is renamed (js/node_views.js: a badge on the classic canvas, a
+// line of DOM text in the Vue renderer); a message says so when it happens.
 import { app } from "../../scripts/app.js";
 import { notify, runAfter } from "./graph.js";
 import { QG_PARAM_IDS } from "./ids.js";
+import { COLORS, TEXT_COLORS, el, hidePanel, setBadge, showPanel } from "./node_views.js";
 
 const isParam = (node) => QG_PARAM_IDS.includes(node?.comfyClass ?? node?.type ?? "");
 const WARN_COLOR = "#a33";
 const WARN_BGCOLOR = "#5a2222";
+const DUPLICATE_PANEL = "qg_duplicate_panel";
 
 const AUTO_TITLE = "qg_auto_title"; // node.properties: the title this extension last gave the node
 const defaultTitles = new Map(); // node type -> its display name (the title a new node gets)
@@ -29,6 +32,20 @@ function autoTitle(node) {
     [defaultTitle(node), node.constructor.title, node.type].includes(title) ||
     (given === undefined && title === nameOf(node)); // saved before this property existed
   return automatic ? nameOf(node) || defaultTitle(node) : null;
+}
+
+/** The duplicate mark of a parameter node, in both renderers: a badge above the title (classic canvas) and
+ * in the Vue renderer, whose node header does not follow badge changes, a line of text in the node. */
+function showDuplicate(node) {
+  const text = node.qgDuplicate ? `⚠ duplicate name (also ${node.qgDuplicate.map((id) => `#${id}`).join(", ")})` : "";
+  if (node.qgBadges?.duplicate?.text !== text) setBadge(node, "duplicate", text, COLORS.warn);
+  const vue = !!globalThis.LiteGraph?.vueNodesMode;
+  const shown = node.widgets?.find((w) => w.name === DUPLICATE_PANEL)?.element?.textContent ?? "";
+  if (!vue || !text) hidePanel(node, DUPLICATE_PANEL);
+  else if (shown !== text) {
+    const line = el("div", { className: "qg-duplicate", style: { color: TEXT_COLORS.warn, fontWeight: "bold" }, textContent: text });
+    showPanel(node, DUPLICATE_PANEL, 18, [line]);
+  }
 }
 
 /** Title every parameter node of the graph by its name and mark the duplicates. */
@@ -60,6 +77,7 @@ export function refreshParams(graph = app.graph) {
       node.bgcolor = node.qgColors?.bgcolor;
     }
     node.qgDuplicate = duplicate ? others.map((n) => n.id) : null;
+    showDuplicate(node);
   }
   for (const name of fresh) {
     const ids = owners.get(name).map((n) => `#${n.id}`).join(", ");
@@ -99,14 +117,6 @@ app.registerExtension({
     runAfter(nodeType.prototype, "onDrawForeground", function (ctx) {
       const title = autoTitle(this);
       if (title !== null && this.title !== title) refreshParams(this.graph);
-      if (this.qgDuplicate && !this.flags?.collapsed) {
-        ctx.save();
-        ctx.fillStyle = "#ff8080";
-        ctx.font = "bold 12px sans-serif";
-        const others = this.qgDuplicate.map((id) => `#${id}`).join(", ");
-        ctx.fillText(`⚠ duplicate name (also ${others})`, 4, -(globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30) - 6);
-        ctx.restore();
-      }
     });
   },
   async afterConfigureGraph() {

@@ -1,13 +1,16 @@
 // @ts-check
-// qg.Scores: the per-image scores of a score node drawn on the node after it ran, from its UI output
-// (qg_scores: [{metric, model, reduce, score, scores: [...]}], see nodes/score.py). Acts on the pack's
-// nodes that output QG_SCORES; the scores stay on the node (node.qgScores) until the next run.
+// qg.Scores: the per-image scores of a score node after it ran, from its UI output (qg_scores:
+// [{metric, model, reduce, score, scores: [...]}], see nodes/score.py). Acts on the pack's nodes that
+// output QG_SCORES. One state per node (node.properties.qg_scores, saved with the workflow) shown in a
+// panel of real DOM text (js/node_views.js): the reduced score, then one line and bar per image.
 import { app } from "../../scripts/app.js";
-import { addPanel, formatScore, reservePanel } from "./node_panel.js";
+import { el, formatScore, restoreResult, setResult, showPanel } from "./node_views.js";
 import { runAfter } from "./graph.js";
 import { isQualityGateNode } from "./ids.js";
 
-const ROW = 14;
+const KEY = "qg_scores";
+const PANEL = "qg_scores_panel";
+const ROW = 15;
 const MAX_ROWS = 8;
 
 /** The lines shown for a report: the reduced score, then one per image (at most MAX_ROWS). */
@@ -19,37 +22,32 @@ export function scoreLines(report) {
   return lines;
 }
 
-function draw(node, ctx, x, y, w) {
-  const report = node.qgScores;
-  if (!report) return;
-  const lines = scoreLines(report);
-  const values = (report.scores ?? []).filter((v) => typeof v === "number");
-  const top = Math.max(...values, 10);
-  ctx.font = "11px monospace";
-  ctx.textBaseline = "top";
-  lines.forEach((line, row) => {
-    const value = row > 0 ? report.scores?.[row - 1] : null;
+/** The panel of a score report: text lines, each image's with a bar of its score (scale: 10 or the top). */
+export function renderScores(node, report) {
+  const values = report.scores ?? [];
+  const top = Math.max(...values.filter((v) => typeof v === "number"), 10);
+  const rows = scoreLines(report).map((line, row) => {
+    const value = row > 0 ? values[row - 1] : null;
+    const children = [el("span", { style: { position: "relative" }, textContent: line })];
     if (typeof value === "number" && top > 0) {
-      ctx.fillStyle = value === report.score ? "rgba(76,175,80,0.45)" : "rgba(120,140,200,0.35)";
-      ctx.fillRect(x + 54, y + row * ROW + 2, Math.max(0, (w - 58) * Math.min(value / top, 1)), ROW - 4);
+      const width = `calc((100% - 58px) * ${Math.max(0, Math.min(value / top, 1)).toFixed(4)})`;
+      const color = value === report.score ? "rgba(76,175,80,0.45)" : "rgba(120,140,200,0.35)";
+      children.unshift(el("span", { className: "qg-score-bar", style: { position: "absolute", left: "54px", top: "2px", bottom: "2px", width, background: color } }));
     }
-    ctx.fillStyle = row === 0 ? "#ddd" : "#bbb";
-    ctx.fillText(line, x + 2, y + row * ROW);
+    const style = { position: "relative", height: `${ROW}px`, lineHeight: `${ROW}px`, fontFamily: "monospace", color: row ? "#bbb" : "#ddd" };
+    return el("div", { className: row ? "qg-score-line" : "qg-score-head", style }, children);
   });
-  node.qgScoresDrawn = lines;
+  showPanel(node, PANEL, rows.length * ROW + 6, rows);
 }
 
 app.registerExtension({
   name: "qg.Scores",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isQualityGateNode(nodeData.name) || !(nodeData.output ?? []).includes("QG_SCORES")) return;
-    addPanel(nodeType, draw);
+    restoreResult(nodeType, KEY, renderScores);
     runAfter(nodeType.prototype, "onExecuted", function (message) {
       const report = message?.qg_scores?.[0];
-      if (report) {
-        this.qgScores = report;
-        reservePanel(this, scoreLines(report).length * ROW + 4);
-      }
+      if (report) setResult(this, KEY, report, renderScores);
     });
   },
 });
