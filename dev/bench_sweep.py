@@ -11,12 +11,13 @@ Targets: throughput with 3 servers at least 2.7x one (0.9 N); engine overhead at
 The thread-loop fan-out this engine replaced was measured the same way before it was removed (``--engine thread``
 at the commit before the Dask engine); its figures are printed beside (docs/benchmarks.md#sweeps-over-servers).
 
-Usage: .venv/bin/python dev/bench_sweep.py [--items 90] [--delay 0.1] [--per-server 2]
+Usage: .venv/bin/python dev/bench_sweep.py [--items 90] [--delay 0.1] [--per-server 2] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import threading
 import time
@@ -80,6 +81,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=90)
     parser.add_argument("--delay", type=float, default=0.1, help="seconds each prompt sleeps")
     parser.add_argument("--per-server", type=int, default=2, help="our prompts each server holds at once")
+    parser.add_argument("--rounds", type=int, default=3, help="each configuration's best of this many rounds")
     parser.add_argument("--engine", default="dask", help="'thread' measures the old fan-out (before its removal)")
     args = parser.parse_args()
     servers = [ComfyServer(node_roots=[ROOT / "tests" / "comfy_nodes"], name=f"bench{i}") for i in range(3)]
@@ -93,16 +95,28 @@ def main() -> int:
         for s in servers:
             Server(s.url).request("PUT", f"/qg/templates/{NAME}", {"workflow": template(label, args.delay)})
         engine = None if args.engine == "thread" else args.engine
-        base = measure([servers[0].url], args.items, args.per_server, "server")
-        one = measure([servers[0].url], args.items, args.per_server, engine)
-        three = measure([s.url for s in servers], args.items, args.per_server, engine)
+        configs = {
+            "base": ([servers[0].url], "server"),
+            "one": ([servers[0].url], engine),
+            "three": ([s.url for s in servers], engine),
+        }
+        best: dict = {}
+        for _ in range(args.rounds):  # in a new random order per round; the best round of each (a shared machine)
+            for key in random.sample(list(configs), len(configs)):
+                result = measure(*configs[key][:1], args.items, args.per_server, configs[key][1])
+                if key not in best or result["wall"] < best[key]["wall"]:
+                    best[key] = result
+        base, one, three = best["base"], best["one"], best["three"]
     finally:
         for s in servers:
             s.cleanup()
     ratio = three["throughput"] / one["throughput"]
     for n, r in ((1, one), (3, three)):
         r["overhead_ms"] = 1000 * (r["wall"] - base["wall"] / n) / args.items
-    print(f"{args.items} items of {args.delay * 1000:.0f} ms sleep, {args.per_server} per server, engine {args.engine}")
+    print(
+        f"{args.items} items of {args.delay * 1000:.0f} ms sleep, {args.per_server} per server, engine {args.engine}, "
+        f"best of {args.rounds} rounds"
+    )
     print(f"{'':>22} {'wall s':>8} {'items/s':>8} {'exec ms/item':>13} {'overhead ms/item':>17}")
     print(f"{'1 server, queued':>22} {base['wall']:8.2f} {base['throughput']:8.2f} {base['busy_per_item_ms']:13.1f}")
     for n, r in ((1, one), (3, three)):
