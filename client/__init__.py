@@ -12,7 +12,7 @@ Library::
     runs = qg.sweep("my_template", sweep={"prompt": ["a cat", "a dog"]})           # batch_generate
     runs = qg.sweep("my_template", sweep={"seed": {"start": 42, "count": 10}})     # generate_variations
     print(format_timings(qg.run("my_template", {}).timings))                        # profile_workflow
-    Client(["http://a:8188", "http://b:8188"]).sweep(...)   # fan-out balanced by queue length
+    Client(["http://a:8188", "http://b:8188"]).sweep(...)   # Dask tasks, one worker per server (dask_engine)
 
 Command (``python -m client --help`` from the folder above ``client/``, or ``python client/quality_gate_client.py``
 from anywhere)::
@@ -22,7 +22,7 @@ from anywhere)::
     python -m client run NAME --param width=512 --param "Load Image.image=@photo.png" --out DIR --timings
     python -m client sweep NAME --sweep seed=42:+8 --sweep prompt='["a cat","a dog"]' --mode product
     python -m client workflow FILE.json --param seed=3
-    (--server URL, repeatable: a sweep is spread over every server)
+    (--server URL, repeatable: a sweep runs on Dask over every server; --engine dask, --scheduler tcp://...)
 
 ``--param name=value``: the value is read as JSON when it parses (``512``, ``true``, ``"1984"``), else as text;
 ``@path`` uploads a local image once per content hash and passes its ComfyUI file name.
@@ -32,8 +32,9 @@ unknown template: the errors are printed); 3 no server reachable; 130 interrupte
 interrupted and removed from the queue first).
 
 Modules, one job each: ``transport`` (HTTP to one server, uploads and downloads, the errors), ``events`` (the
-websocket thread), ``runs`` (``Run``, the timing table), ``sweeps`` (expanding and queueing sweeps), ``fanout``
-(spreading runs over several servers), ``api`` (``Client``), ``cli`` (the command line).
+websocket thread), ``runs`` (``Run``, the timing table, item prompt ids), ``sweeps`` (expanding and queueing
+sweeps), ``dask_engine`` (sweeps and batches as Dask tasks; the only module importing ``distributed``, the
+``dask`` extra), ``api`` (``Client``), ``cli`` (the command line).
 """
 
 from .api import Client

@@ -4,6 +4,8 @@ several servers, and wait for the results."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import time
 import uuid
@@ -11,11 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import sweeps
-from .fanout import fan_out
-from .runs import Run, node_label
+from .runs import Run, collect, images
 from .transport import ClientError, Refused, Server, TimedOut, quoted
 
 POLL_SECONDS = 1.0
+LOG = logging.getLogger("quality_gate.client")
 
 
 def resolve_files(server: Server, params: dict, uploaded: dict | None = None) -> dict:
@@ -52,17 +54,49 @@ def progress_bar(total: int | None, label: str, enabled: bool, unit: str = "run"
             bar.close()
 
 
-class Client:
-    """Runs templates and workflows by parameter name on one server, or spreads a sweep over several."""
+ENGINES = ("auto", "dask", "server")
 
-    def __init__(self, servers, timeout: float = 30.0, progress: bool = False):
+
+def upload_marker(path: str) -> dict:
+    """An ``@path`` value as it travels to a Dask worker: the file's bytes, uploaded there to its own ComfyUI."""
+    return {"qg_upload": True, "content": Path(path).read_bytes(), "suffix": Path(path).suffix}
+
+
+class Client:
+    """Runs templates and workflows by parameter name on one server, or spreads a sweep over several.
+
+    ``engine``: ``"dask"`` runs every sweep and batch as Dask tasks (``distributed``, the ``dask`` extra);
+    ``"server"`` lets the one server queue a sweep itself; ``"auto"`` (default) is Dask with several servers or a
+    ``scheduler`` (``tcp://host:8786``, else ``DASK_SCHEDULER_ADDRESS``; none: an in-process cluster).
+    ``per_server``: how many of our prompts each server holds at once on the in-process cluster."""
+
+    def __init__(
+        self,
+        servers,
+        timeout: float = 30.0,
+        progress: bool = False,
+        engine: str = "auto",
+        scheduler: str | None = None,
+        per_server: int = 2,
+    ):
         urls = [servers] if isinstance(servers, str) else list(servers)
         if not urls:
             raise ValueError("give at least one server URL")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        if engine == "auto":
+            engine = "dask" if len(urls) > 1 or self.scheduler else "server"
+        elif engine == "server" and len(urls) > 1:
+            raise ValueError("engine 'server' runs on one server; give one URL, or use engine 'dask'")
+        self.engine = engine
         self.servers = [Server(url, timeout) for url in urls]
+        self.timeout = timeout
         self.progress = progress
-        self.dead: set = set()
+        self.per_server = per_server
+        self.summary: dict = {}  # of the last sweep or batch on Dask: items, succeeded, failed, queued, duplicates
         self.uploaded: dict = {}  # ComfyUI file name -> local path of every "@path" value sent
+        self._dask = None
 
     @property
     def server(self) -> Server:
@@ -84,8 +118,25 @@ class Client:
             server.raise_listener_error()
 
     def close(self) -> None:
+        if self._dask is not None:
+            self._dask.close()
+            self._dask = None
         for server in self.servers:
             server.close()
+
+    @property
+    def dask(self):
+        """The Dask engine (``client.dask_engine``), started on first use; ``distributed`` is imported only then."""
+        if self._dask is None:
+            try:
+                from .dask_engine import DaskEngine
+            except ImportError as error:
+                raise ImportError(
+                    f"the Dask engine needs distributed ({error}): pip install 'quality-gate[client,dask]'"
+                ) from error
+            urls = [s.url for s in self.servers]
+            self._dask = DaskEngine(urls, self.scheduler, self.per_server, self.timeout).start()
+        return self._dask
 
     def __enter__(self):
         return self
@@ -119,10 +170,7 @@ class Client:
         return Run(reply["prompt_id"], server.url, reply.get("params", {}), index=index)
 
     def _server(self, url: str) -> Server:
-        return next(s for s in self.servers if s.url == url)
-
-    def _alive(self) -> list:
-        return [s for s in self.servers if s.url not in self.dead]
+        return next((s for s in self.servers if s.url == url), None) or Server(url, self.timeout)
 
     def refresh(self, run: Run, out_dir=None) -> bool:
         """Ask the server for the run's state; on the end, fill outputs, timings and downloads. True when done."""
@@ -131,18 +179,10 @@ class Client:
         run.status = reply["status"]
         if not run.done:
             return False
-        run.outputs, run.error = reply.get("outputs") or {}, reply.get("error")
-        run.params = reply.get("params") or run.params
-        server.events.settle(run.prompt_id)
-        times, cached = server.events.timings(run.prompt_id)
-        prompt = server.history(run.prompt_id).get("prompt", [None, None, {}])[2]
-        rows = [(n, *node_label(prompt, n), s, False) for n, s in times.items()]
-        rows += [(n, *node_label(prompt, n), 0.0, True) for n in sorted(cached - set(times))]
-        run.timings = sorted(rows, key=lambda r: -r[3])
+        collect(server, run, reply)
         if out_dir is not None:
-            for output in run.outputs.values():
-                for image in output.get("images", []) if isinstance(output, dict) else []:
-                    run.files.append(server.download(image, Path(out_dir)))
+            for image in images(run.outputs):
+                run.files.append(server.download(image, Path(out_dir)))
         return True
 
     def wait(self, runs: list, out_dir=None, timeout: float | None = None, bar=None, nodes_bar=None) -> list:
@@ -175,6 +215,10 @@ class Client:
             raise
 
     def interrupt(self, runs: list) -> None:
+        """Stop these runs (e.g. ``TimedOut.runs``): out of the queue, or interrupted where running."""
+        if self._dask is not None:
+            self._dask.interrupt([r.prompt_id for r in runs])
+            return
         for run in runs:
             try:
                 self._server(run.server).interrupt(run.prompt_id)
@@ -214,16 +258,18 @@ class Client:
         mode: str = "product",
         out_dir=None,
         timeout: float | None = None,
-        per_server: int = 2,
+        per_server: int | None = None,
     ) -> list:
-        """Every combination (product) or the items side by side (zip) of ``sweep`` over ``params``.
-        One server: queued at once by the server. Several: spread by queue length, re-queued from a dead one.
-        ``timeout``: seconds for the whole sweep (``TimedOut`` after that)."""
-        alive = self._alive()
-        params = resolve_files(alive[0] if alive else self.server, params or {}, self.uploaded)
-        if len(self.servers) > 1:
-            items = sweeps.expand(self.servers, name, sweep, params, mode, self.dead)
-            return self.fan_out(name, items, out_dir=out_dir, per_server=per_server, timeout=timeout)
+        """Every combination (product) or the items side by side (zip) of ``sweep`` over ``params``: one run per
+        item, in item order. On one server (engine ``server``) the server queues them; on Dask each item is a
+        task (see ``client.dask_engine``). ``timeout``: seconds for the whole sweep (``TimedOut`` after that)."""
+        if per_server is not None:
+            self.per_server = per_server
+        if self.engine == "dask":
+            params = resolve_files(self.server, params or {}, self.uploaded)
+            items = sweeps.expand(self.servers, name, sweep, params, mode)
+            return self.fan_out(name, items, out_dir=out_dir, timeout=timeout)
+        params = resolve_files(self.server, params or {}, self.uploaded)
         runs = sweeps.queue_sweep(self.server, name, sweep, params, mode)
         with progress_bar(len(runs), name, self.progress) as bar:
             return self.wait(runs, out_dir, timeout, bar)
@@ -234,9 +280,26 @@ class Client:
         items: list,
         workflow: dict | None = None,
         out_dir=None,
-        per_server: int = 2,
+        per_server: int | None = None,
         timeout: float | None = None,
     ) -> list:
-        """Run every item (a params dict) once over the live servers (see ``fanout.fan_out``)."""
+        """Run every item (a params dict; ``"@path"`` values are uploaded to the server that runs it) once, as
+        Dask tasks over the servers; the runs in item order, each item once (``summary`` counts duplicates)."""
+        if per_server is not None:
+            self.per_server = per_server
+        items = [
+            {
+                k: upload_marker(v[1:] if v.startswith("@") else self.uploaded[v])
+                if isinstance(v, str) and (v.startswith("@") and len(v) > 1 or v in self.uploaded)
+                else v
+                for k, v in item.items()
+            }
+            for item in items
+        ]
         with progress_bar(len(items), name or "workflow", self.progress) as bar:
-            return fan_out(self, name, items, workflow, out_dir, per_server, timeout, bar)
+            runs, self.summary = self.dask.run(name, items, workflow, out_dir, timeout, bar)
+        if self.summary["duplicates"]:
+            LOG.warning(
+                "%d item(s) were queued more than once (execution is at-least-once)", self.summary["duplicates"]
+            )
+        return runs

@@ -62,6 +62,18 @@ def main(argv=None) -> int:
     parser.add_argument("--server", action="append", help="ComfyUI URL (repeat to spread sweeps)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for the runs (default: no limit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "dask", "server"),
+        default="auto",
+        help="sweeps as Dask tasks (dask), queued by the one server (server), or dask with several servers (auto)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        help="a Dask scheduler (tcp://host:8786; default DASK_SCHEDULER_ADDRESS or an "
+        "in-process cluster over the --server URLs)",
+    )
+    parser.add_argument("--per-server", type=int, default=2, help="our prompts each server holds at once (Dask)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list templates")
     commands.add_parser("schema", help="show a template's JSON Schema").add_argument("name")
@@ -75,7 +87,13 @@ def main(argv=None) -> int:
             sub.add_argument("--sweep", action="append", default=[], help="name=a,b,c or [json] or START:+COUNT")
             sub.add_argument("--mode", choices=("product", "zip"), default="product")
     args = parser.parse_args(argv)
-    client = Client(args.server or ["http://127.0.0.1:8188"], progress=not args.no_progress)
+    client = Client(
+        args.server or ["http://127.0.0.1:8188"],
+        progress=not args.no_progress,
+        engine=args.engine,
+        scheduler=args.scheduler,
+        per_server=args.per_server,
+    )
     try:
         if args.command == "list":
             for t in client.templates():
@@ -93,6 +111,14 @@ def main(argv=None) -> int:
             runs = [client.run_workflow(args.name, params, out_dir=args.out, timeout=args.timeout)]
         else:
             runs = client.sweep(args.name, parse_sweep(args.sweep), params, args.mode, args.out, args.timeout)
+            if client.summary:
+                print(
+                    "summary: "
+                    + ", ".join(
+                        f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in client.summary.items()
+                    ),
+                    file=sys.stderr,
+                )
         return _report(runs, args.timings)
     except KeyboardInterrupt:
         print("interrupted: our prompts were interrupted and removed from the queue", file=sys.stderr)

@@ -129,6 +129,17 @@ class Events:
                     return
                 self._changed.wait(left)
 
+    def wait_finished(self, prompt_id: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the prompt's last event; True when it came (then confirm by HTTP)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while prompt_id not in self._finished:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
     def nodes_seen(self, prompt_id: str) -> int:
         """Nodes of the prompt that ran or came from the cache so far (for a progress bar)."""
         with self._lock:

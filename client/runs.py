@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 TERMINAL = ("success", "error")
+PROMPT_IDS = uuid.UUID("5d0c8a4e-9a51-4c41-9a3e-2b7f51e0c417")  # the namespace of item prompt ids
+
+
+def item_prompt_id(sweep_id: str, index: int) -> str:
+    """The prompt id of a sweep's item: a canonical UUID string derived from the sweep id and the item's index, the
+    same on every attempt and every server (a retry that finds it known was queued before)."""
+    return str(uuid.uuid5(PROMPT_IDS, f"{sweep_id}/{index}"))
 
 
 @dataclass
@@ -24,6 +32,25 @@ class Run:
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+
+def collect(server, run: Run, reply: dict) -> None:
+    """Fill a finished run from its ``/qg/runs`` reply and the server's websocket timings (``server`` is a
+    ``transport.Server``)."""
+    run.status = reply["status"]
+    run.outputs, run.error = reply.get("outputs") or {}, reply.get("error")
+    run.params = reply.get("params") or run.params
+    server.events.settle(run.prompt_id)
+    times, cached = server.events.timings(run.prompt_id)
+    prompt = server.history(run.prompt_id).get("prompt", [None, None, {}])[2]
+    rows = [(n, *node_label(prompt, n), s, False) for n, s in times.items()]
+    rows += [(n, *node_label(prompt, n), 0.0, True) for n in sorted(cached - set(times))]
+    run.timings = sorted(rows, key=lambda r: -r[3])
+
+
+def images(outputs: dict) -> list:
+    """The image entries (filename, subfolder, type) of a run's outputs."""
+    return [i for o in outputs.values() if isinstance(o, dict) for i in o.get("images", [])]
 
 
 def node_label(prompt: dict, node: str) -> tuple[str, str]:

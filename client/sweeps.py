@@ -19,15 +19,12 @@ def queue_sweep(server: Server, name: str, sweep: dict, params: dict, mode: str)
     return [Run(item["prompt_id"], server.url, item["params"], index=n) for n, item in enumerate(reply["items"])]
 
 
-def expand(servers: list, name: str, sweep: dict, params: dict, mode: str, dead: set) -> list:
-    """The items' parameters (a dry run: validated, nothing queued) from the first server that answers; the URLs
-    of those that do not are added to ``dead``."""
+def expand(servers: list, name: str, sweep: dict, params: dict, mode: str) -> list:
+    """The items' parameters (a dry run: validated, nothing queued) from the first server that answers."""
     body = {"params": params, "sweep": sweep, "mode": mode, "dry_run": True}
     for server in servers:
-        if server.url in dead:
-            continue
         try:
             return [item["params"] for item in server.request("POST", sweep_path(name), body)["items"]]
         except Unreachable:
-            dead.add(server.url)
+            continue
     raise Unreachable("no server is reachable")

@@ -133,11 +133,14 @@ class Server:
     def upload(self, path: str | Path) -> str:
         """Upload a local image to ComfyUI's input folder once per content hash; returns its file name."""
         path = Path(path)
-        content = path.read_bytes()
+        return self.upload_content(path.read_bytes(), path.suffix)
+
+    def upload_content(self, content: bytes, suffix: str = ".png") -> str:
+        """Upload image bytes once per content hash (see ``upload``); returns the ComfyUI file name."""
         digest = hashlib.sha256(content).hexdigest()
         if digest in self._uploaded:
             return self._uploaded[digest]
-        name = f"qg_{digest[:20]}{path.suffix.lower() or '.png'}"
+        name = f"qg_{digest[:20]}{suffix.lower() or '.png'}"
         query = urllib.parse.urlencode({"filename": name, "type": "input"})
         try:
             self.request("GET", f"/view?{query}")  # already there from an earlier session
@@ -160,7 +163,8 @@ class Server:
         self._uploaded[digest] = name
         return name
 
-    def download(self, image: dict, folder: Path) -> Path:
+    def fetch_image(self, image: dict) -> bytes:
+        """An output image's bytes (``image``: an outputs entry with filename, subfolder, type)."""
         query = urllib.parse.urlencode(
             {
                 "filename": image["filename"],
@@ -168,10 +172,10 @@ class Server:
                 "type": image.get("type", "output"),
             }
         )
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / Path(image["filename"]).name  # never a path from the server
-        target.write_bytes(self.request("GET", f"/view?{query}"))
-        return target
+        return self.request("GET", f"/view?{query}")
+
+    def download(self, image: dict, folder: Path) -> Path:
+        return save_image(image["filename"], self.fetch_image(image), folder)
 
     # --- events ---
 
@@ -179,8 +183,13 @@ class Server:
     def events(self) -> Events:
         """The websocket listener, started (and connected, within 5 s) on first use."""
         if self._events is None:
+            self.start_events().connected.wait(5.0)
+        return self._events
+
+    def start_events(self) -> Events:
+        """Start the websocket listener without waiting for it to connect (it keeps trying)."""
+        if self._events is None:
             self._events = Events(self.url, self.client_id, self.listeners)
-            self._events.connected.wait(5.0)
         return self._events
 
     def raise_listener_error(self) -> None:
@@ -192,3 +201,12 @@ class Server:
         if self._events is not None:
             self._events.close()
             self._events = None
+
+
+def save_image(filename: str, content: bytes, folder: Path) -> Path:
+    """Write an output image into ``folder`` under its own file name (never a path from the server)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / Path(filename).name
+    target.write_bytes(content)
+    return target

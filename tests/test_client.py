@@ -1,17 +1,16 @@
 """The Python client (the client/ package) against real ComfyUI servers: run, sweep, profile, upload,
-websocket drop, Ctrl-C, exit codes, and a sweep over three servers with one killed mid-sweep."""
+websocket drop, Ctrl-C, exit codes (sweeps over several servers on Dask: tests/test_client_dask.py)."""
 
 import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from harness import ComfyServer, comfy_dir
+from harness import comfy_dir
 from PIL import Image
 
 from client import EXIT_INTERRUPTED, Client, Refused, Server, TimedOut, format_timings
@@ -147,7 +146,8 @@ def test_a_listener_that_raises_reaches_the_waiting_call(server, error):
 
 
 def test_a_sweep_over_several_servers_times_out_at_its_timeout(server):
-    """A sweep spread over servers (two URLs of the same server) stops waiting at its own timeout."""
+    """A sweep spread over servers (two URLs of the same server, so on the Dask engine) stops waiting at its own
+    timeout; the unfinished runs carry their prompt ids, and ``interrupt`` stops them."""
     label = uuid.uuid4().hex
     name = f"slow_{label[:8]}"
     Server(server.url).request("PUT", f"/qg/templates/{name}", {"workflow": slow_workflow(label, 4, 1.0)})
@@ -158,7 +158,7 @@ def test_a_sweep_over_several_servers_times_out_at_its_timeout(server):
             qg.sweep(name, {"n": [1, 2, 3, 4]}, timeout=1.5)
         waited = time.monotonic() - start
         qg.interrupt(info.value.runs)
-    assert 1.5 <= waited < 4.0, waited  # the four items take 8 s or more
+    assert 1.5 <= waited < 6.0, waited  # the four items take 8 s or more (the in-process cluster starts first)
     assert info.value.runs and all(str(uuid.UUID(r.prompt_id)) == r.prompt_id for r in info.value.runs)
 
 
@@ -248,69 +248,3 @@ def test_ctrl_c_interrupts_its_own_prompt(server, client, tmp_path):
             break
         time.sleep(0.1)
     assert status["status"] == "error" and status["error"]["type"] == "execution_interrupted", status
-
-
-def test_fan_out_over_three_servers_with_one_killed(server, tmp_path_factory, uploads):
-    workdirs = [tmp_path_factory.mktemp(f"fan{i}") for i in range(2)]
-    extra = [  # each with its own input folder, so uploads are per server
-        ComfyServer(workdir=w, extra_args=["--input-directory", w / "input"], node_roots=[TEST_NODES], name=w.name)
-        for w in workdirs
-    ]
-    threads = [threading.Thread(target=s.start) for s in extra]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    try:
-        assert all(s.process is not None for s in extra), "a fan-out server did not start"
-        label = uuid.uuid4().hex
-        name = f"fan_{label[:8]}"
-        for s in [server, *extra]:
-            Server(s.url).request("PUT", f"/qg/templates/{name}", {"workflow": slow_workflow(label, 2, 0.3)})
-        victim = extra[0]
-        qg = Client([server.url, *(s.url for s in extra)])
-        seen = {}
-
-        def kill_when_busy():
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                busy = [r for r in list(seen.get("runs", [])) if r.server == victim.url]
-                if busy:
-                    break
-                time.sleep(0.05)
-            victim.process.kill()
-
-        original = qg.submit
-
-        def submit(srv, *args, **kwargs):
-            run = original(srv, *args, **kwargs)
-            seen.setdefault("runs", []).append(run)
-            return run
-
-        qg.submit = submit
-        killer = threading.Thread(target=kill_when_busy)
-        killer.start()
-        runs = qg.sweep(name, {"n": list(range(18))}, per_server=2)
-        killer.join()
-        qg.close()
-        assert [r.status for r in runs] == ["success"] * 18
-        assert [r.outputs["n"]["qg_record"][0]["value"] for r in runs] == list(range(18))
-        assert all(r.server != victim.url for r in runs) and victim.url in qg.dead
-        assert len({r.server for r in runs}) == 2
-        requeued = [r for r in seen["runs"] if r.server == victim.url]
-        assert requeued, "nothing was in flight on the killed server"
-        # an ad-hoc workflow over the two survivors: each server gets the local image uploaded once
-        photo = tmp_path_factory.mktemp("fan-photo") / "photo.png"
-        Image.new("RGB", (5, 4), (uuid.uuid4().int % 256, 1, 2)).save(photo)
-        wf = slow_workflow(label + "img", 1, 0.2)
-        wf["img"] = {"class_type": "LoadImage", "_meta": {"title": "Photo"}, "inputs": {"image": "example.png"}}
-        wf["shape"] = {"class_type": "QGTest_Record", "inputs": {"label": label, "value": ["img", 0]}}
-        with Client([server.url, extra[1].url]) as pair:
-            uploads.append(pair)
-            items = [{"n": i, "Photo.image": f"@{photo}"} for i in range(6)]
-            runs = pair.fan_out(None, items, workflow=wf)
-            assert [r.status for r in runs] == ["success"] * 6 and len({r.server for r in runs}) == 2
-            assert [s.uploads for s in pair.servers] == [1, 1]
-    finally:
-        for s in extra:
-            s.cleanup()

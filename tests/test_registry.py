@@ -115,22 +115,31 @@ def test_requirements_match_pyproject():
     assert project["project"]["urls"]["Repository"]
 
 
-def test_the_client_group_declares_what_the_client_imports():
-    """Every third-party module the client package imports is in the ``client`` optional-dependencies group."""
-    import tomllib
-
-    distributions = {"websocket": "websocket-client", "tqdm": "tqdm"}  # import name -> distribution name
+def third_party_imports(paths) -> set:
     imported = set()
-    for path in (ROOT / "client").glob("*.py"):
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
-    third_party = imported - set(sys.stdlib_module_names) - {"__future__", "client"}
-    assert third_party == set(distributions), third_party
-    group = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["client"]
-    assert sorted(re.split(r"[<>=!~ ;\[]", spec)[0] for spec in group) == sorted(distributions.values())
+    return imported - set(sys.stdlib_module_names) - {"__future__", "client"}
+
+
+def test_the_client_groups_declare_what_the_client_imports():
+    """Every third-party module the client package imports is in the ``client`` optional-dependencies group; the
+    Dask engine (client/dask_engine.py, the only module importing distributed) in the ``dask`` group."""
+    import tomllib
+
+    distributions = {"websocket": "websocket-client", "tqdm": "tqdm"}  # import name -> distribution name
+    engine = ROOT / "client" / "dask_engine.py"
+    core = third_party_imports(p for p in (ROOT / "client").glob("*.py") if p != engine)
+    assert core == set(distributions), core
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert sorted(re.split(r"[<>=!~ ;\[]", spec)[0] for spec in groups["client"]) == sorted(distributions.values())
+    # dask and click come with distributed (its own requirements)
+    assert third_party_imports([engine]) == {"distributed", "dask", "click"}
+    assert [re.split(r"[<>=!~ ;\[]", spec)[0] for spec in groups["dask"]] == ["distributed"]
 
 
 def test_the_server_exports_every_node(client):
