@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import QGError
+from .ranking import json_number
 
 MODES = ("until_threshold", "best_of_n")
 ON_FAIL = ("return_best", "block", "error")
@@ -133,7 +134,7 @@ class State:
             raise QGError(f"attempt {attempt} recorded after the loop ended (max_attempts {config.spec.max_attempts})")
         score = as_score(score)
         seed = config.spec.seed_of(attempt)
-        item = json.dumps({"attempt": attempt, "seed": seed, "score": _json_number(score)})
+        item = json.dumps({"attempt": attempt, "seed": seed, "score": json_number(score)})
         history = f"{self.history}, {item}" if self.history else item
         new = {"attempts": attempt, "score": score, "history": history}
         if self.best_attempt == 0 or _better(score, self.best_score):
@@ -150,8 +151,8 @@ class State:
             "attempt": self.attempts,
             "max_attempts": self.config.spec.max_attempts,
             "seed": self.config.spec.seed_of(self.attempts),
-            "score": _json_number(self.score),
-            "best_score": _json_number(self.best_score),
+            "score": json_number(self.score),
+            "best_score": json_number(self.best_score),
             "best_attempt": self.best_attempt,
             "done": self.done,
         }
@@ -166,10 +167,6 @@ class State:
             f"{spec.max_attempts} attempts (best score {self.best_score:g} at attempt {self.best_attempt}, "
             f"seed {self.best_seed}) and on_fail is 'error'"
         )
-
-
-def _json_number(value: float):
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def outputs(state: State, blocked) -> tuple:
