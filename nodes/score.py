@@ -561,9 +561,7 @@ class ZeroShotClassify(QGNode):
             probs, flagged = scorer.classify(names, **query, check=host.interrupt_check)
             kept = [i for i in range(probs.shape[0]) if i not in flagged]
             if not kept:
-                raise QGError(
-                    f"image: all {len(flagged)} images have NaN or infinite pixels; nothing to classify"
-                )
+                raise QGError(f"image: all {len(flagged)} images have NaN or infinite pixels; nothing to classify")
             mean = probs[kept].mean(dim=0)
             best = int(mean.argmax())
             report = {

@@ -132,7 +132,9 @@ def test_progress_state_does_not_grow_with_the_attempts(cclient):
     finished nodes from it, so a long loop's messages are no larger than a short one's (else quadratic)."""
     short = run_ok(cclient, loop_graph({}, max_attempts=6, mode="best_of_n"))
     long = run_ok(cclient, loop_graph({}, max_attempts=60, mode="best_of_n"))
-    assert len(long.progress_state_sizes) > 8 * len(short.progress_state_sizes)
+    # ten times the attempts, ten times the messages but for the few every prompt sends (attempt 1 waits
+    # once for its lazy candidate and score)
+    assert len(long.progress_state_sizes) > 7 * len(short.progress_state_sizes)
     assert max(long.progress_state_sizes) < 1.5 * max(short.progress_state_sizes)
 
 
@@ -175,6 +177,55 @@ def test_a_loop_in_a_branch_not_chosen_never_runs(cclient):
     out = g.record(g.out(switch))
     assert recorded(run_ok(cclient, g), out) == 7
     assert "body" not in g.counts(cclient)
+
+
+def gated_loop_graph(open_attempts: str, max_attempts=5, mode="until_threshold", on_fail=None):
+    """start -> Gate(value = seed, open = attempt in open_attempts, block when closed) -> body probe
+    (candidate) and seed score (score) -> end -> six records."""
+    g = Graph()
+    start = g.add("QG_RetryStart", seed=100, max_attempts=max_attempts, seed_step=1)
+    is_open = g.add("QG_Compare", a=g.json(open_attempts), comparison="contains", b=g.out(start, 2))
+    gate = g.out(g.add("QG_Gate", value=g.out(start, 1), open=g.out(is_open), on_closed="block"))
+    candidate = g.probe("body", gate)
+    score = g.add("QGTest_SeedScore", seed=gate, scores=json.dumps({"103": 7}), default=1.0, label=g.label("score"))
+    extra = {"on_fail": on_fail} if on_fail else {}
+    end = g.add(
+        "QG_RetryEnd", loop=g.out(start, 0), candidate=candidate, score=g.out(score), threshold=6.0, mode=mode, **extra
+    )
+    g.end = end
+    g.records = [
+        g.record(g.out(end, i), name) for i, name in enumerate(("r_best", "r_score", "r_seed", "r_n", "r_ok", "r_hist"))
+    ]
+    return g
+
+
+def test_a_closed_gate_in_the_body_fails_its_attempt_and_the_loop_goes_on(cclient):
+    """The Gate is open on even attempts only: the odd ones are blocked, count as failed attempts (score null,
+    "blocked" in the history; their candidate and score never run) and the loop goes on to attempt 4, whose
+    score 7 passes."""
+    g = gated_loop_graph("[2, 4]")
+    best, score, seed, attempts, passed, history = results(run_ok(cclient, g), g)
+    assert (best, score, seed, attempts, passed) == (103, 7.0, 103, 4, True)
+    assert history == [
+        {"attempt": 1, "seed": 100, "score": None, "blocked": True},
+        {"attempt": 2, "seed": 101, "score": 1.0},
+        {"attempt": 3, "seed": 102, "score": None, "blocked": True},
+        {"attempt": 4, "seed": 103, "score": 7.0},
+    ]
+    counts = g.counts(cclient)
+    assert counts["body"] == counts["score"] == 2
+
+
+def test_a_loop_whose_every_attempt_is_blocked_blocks_or_fails(cclient):
+    """No attempt made a candidate: with return_best there is nothing to return, so the outputs block (as the
+    Gate would outside a loop); with on_fail error the prompt fails saying so."""
+    g = gated_loop_graph("[]", max_attempts=3, mode="best_of_n")
+    run_ok(cclient, g)
+    assert "body" not in g.counts(cclient) and not any(n.startswith("r_") for n in g.counts(cclient))
+    g = gated_loop_graph("[]", max_attempts=3, on_fail="error")
+    result = cclient.run(g.nodes)
+    assert result.status == "error"
+    assert f"Retry End (QG) #{g.end}: every attempt (3 of 3) was blocked" in result.error["exception_message"]
 
 
 def test_a_loop_nested_in_another_loop_runs_in_full_each_outer_attempt(cclient):

@@ -34,6 +34,7 @@ SEED_MAX = 0xFFFFFFFFFFFFFFFF
 # ComfyUI's cache signs each new node with its whole ancestry, so a chain of F steps costs about F^2 and a
 # loop about attempts * F: at 1000 attempts 10 took half the time of 32 here (dev/bench_loop.py)
 FANOUT = 10
+GATE = "QG_Gate"  # a closed Gate with on_closed block in the body makes its attempt a failed one
 
 
 def seed_for(seed: int, seed_step: int, attempt: int) -> int:
@@ -143,6 +144,20 @@ class State:
         stop = config.mode == "until_threshold" and passes(score, config.threshold)
         return replace(state, done=stop or attempt >= config.spec.max_attempts)
 
+    def record_blocked(self) -> State:
+        """The state after an attempt that a closed Gate (on_closed block) in the body blocked: a failed
+        attempt (score -inf, noted ``"blocked": true`` in the history) that never becomes the best; the loop
+        goes on unless it was the last attempt."""
+        config = self.config
+        attempt = self.attempts + 1
+        if self.done or attempt > config.spec.max_attempts:
+            raise QGError(f"attempt {attempt} recorded after the loop ended (max_attempts {config.spec.max_attempts})")
+        seed = config.spec.seed_of(attempt)
+        item = json.dumps({"attempt": attempt, "seed": seed, "score": None, "blocked": True})
+        history = f"{self.history}, {item}" if self.history else item
+        done = attempt >= config.spec.max_attempts
+        return replace(self, attempts=attempt, score=-math.inf, history=history, done=done)
+
     def event(self, prompt_id) -> dict:
         """The ``qg.loop`` websocket event after the latest attempt."""
         return {
@@ -162,6 +177,11 @@ class State:
 
     def failure(self) -> str:
         spec = self.config.spec
+        if self.best_attempt == 0:
+            return (
+                f"every attempt ({self.attempts} of {spec.max_attempts}) was blocked by a closed Gate in the loop "
+                "body and on_fail is 'error'"
+            )
         return (
             f"no attempt reached the threshold {self.config.threshold:g} in {self.attempts} of "
             f"{spec.max_attempts} attempts (best score {self.best_score:g} at attempt {self.best_attempt}, "
@@ -171,12 +191,13 @@ class State:
 
 def outputs(state: State, blocked) -> tuple:
     """The end node's six outputs plus the state; ``blocked`` (an ExecutionBlocker) replaces the six when
-    the loop ended without a pass and on_fail is block. on_fail error raises."""
+    the loop ended without a pass and on_fail is block, or when every attempt was blocked (no candidate to
+    return). on_fail error raises."""
     values = (state.best, state.best_score, state.best_seed, state.attempts, state.passed, state.history_json())
     if state.done and not state.passed:
         if state.config.on_fail == "error":
             raise QGError(state.failure())
-        if state.config.on_fail == "block":
+        if state.config.on_fail == "block" or state.best_attempt == 0:  # every attempt blocked: nothing to return
             values = (blocked,) * len(values)
     return (*values, state)
 
@@ -212,11 +233,13 @@ class Body:
     outputs: frozenset = frozenset()
     candidate: Any = None
     score: Any = None
+    gates: tuple = ()  # the ``open`` inputs of the blocking Gates (on_closed block) in the body
 
 
 def find_body(get_node, node_ids, start: str, end: str, is_output, display=lambda node: node) -> Body:
     """The loop body in a prompt graph: {descendants of start} ∩ {ancestors of end}, plus the nodes
-    downstream of it that lead to an output node without passing through end. Iterative walks only."""
+    downstream of it that lead to an output node without passing through end, and the ``open`` inputs of the
+    body's Gates that block when closed (``GATE`` with on_closed block). Iterative walks only."""
     end_node = get_node(end)
     ancestors, stack = set(), _links(end_node)
     while stack:
@@ -266,6 +289,11 @@ def find_body(get_node, node_ids, start: str, end: str, is_output, display=lambd
         outputs=frozenset(n for n in wanted if is_output(graph[n]["class_type"])),
         candidate=inputs.get("candidate"),
         score=inputs.get("score"),
+        gates=tuple(
+            graph[n]["inputs"].get("open", True)
+            for n in sorted(body)
+            if graph[n]["class_type"] == GATE and graph[n]["inputs"].get("on_closed", "block") == "block"
+        ),
     )
 
 
@@ -283,12 +311,12 @@ def plan(first: int, last: int, chain: int = FANOUT, fanout: int = FANOUT) -> li
     return [(a, min(a + size - 1, last)) for a in range(first, last + 1, size)]
 
 
-def copy_body(body: Body, prefix: str, start_outputs: tuple) -> tuple[dict, Any, Any]:
+def copy_body(body: Body, prefix: str, start_outputs: tuple) -> tuple[dict, Any, Any, list]:
     """One attempt's copy of the body for a GraphBuilder whose ids are ``prefix + local id`` (the local id
     is the original id): links between copied nodes point at the copies, links to the start node become
     this attempt's values ``start_outputs`` (loop, seed, attempt), and every other link and constant stays
-    as it is, so nodes outside the body run once. Returns {local id: (class_type, inputs, display id)} and
-    the step node's candidate and score inputs."""
+    as it is, so nodes outside the body run once. Returns {local id: (class_type, inputs, display id)}, the
+    step node's candidate and score inputs, and the copies' Gate ``open`` inputs."""
 
     def remap(value):
         if is_link(value) and value[0] == body.start:
@@ -301,4 +329,4 @@ def copy_body(body: Body, prefix: str, start_outputs: tuple) -> tuple[dict, Any,
         node_id: (info["class_type"], {name: remap(v) for name, v in info["inputs"].items()}, body.display[node_id])
         for node_id, info in body.nodes.items()
     }
-    return nodes, remap(body.candidate), remap(body.score)
+    return nodes, remap(body.candidate), remap(body.score), [remap(g) for g in body.gates]
