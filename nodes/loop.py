@@ -180,8 +180,9 @@ class RetryEnd(QGNode):
         "downstream, or fails the prompt. A Gate in the body that is closed (on_closed block) makes its "
         "attempt a failed one (noted blocked in the history) and the loop goes on; when every attempt was "
         "blocked there is no candidate, so the outputs block (or on_fail error fails). Output nodes that hang "
-        "off the loop body (a preview of each candidate) run for every attempt. Sends a qg.loop event and progress after each attempt. A loop "
-        "inside another loop's body works (the inner loop runs in full in each outer attempt)."
+        "off the loop body (a preview of each candidate) run for every attempt. Sends a qg.loop event and "
+        "progress after each attempt. A loop inside another loop's body works (the inner loop runs in full in "
+        "each outer attempt)."
     )
     RETURN_TYPES = END_TYPES
     RETURN_NAMES = END_NAMES
