@@ -24,6 +24,7 @@ import torch
 from . import host
 from .common import HIDDEN_ID, QGNode, combo, integer, number, socket
 from .core.errors import QGError
+from .core.graph import signatures
 from .core.ranking import ORDERS, REDUCTIONS, combine_scores, rank_indices, reduce_scores
 from .core.score import (
     CROPS,
@@ -583,6 +584,45 @@ class ZeroShotClassify(QGNode):
             }
 
 
+class ScoresShown:
+    """The UI (per-image scores) of score nodes that ran, by the digest of their ancestry in the prompt
+    (``core.graph.signatures``), so a score node that is a cache hit in a later prompt gets the same scores in
+    that prompt's ``/history``: ComfyUI records UI only for the nodes that run (and for cached output nodes,
+    only when a websocket client queued the prompt). The last ``size`` digests are kept."""
+
+    def __init__(self, size: int = 1024):
+        self._shown: OrderedDict[str, tuple] = OrderedDict()
+        self.size = size
+
+    def __call__(self, prompt_id, prompt: dict, outputs: dict, meta: dict, messages: list) -> None:
+        kinds = {cls.NODE_ID for cls in SHOWS_SCORES}
+        nodes = [n for n, info in prompt.items() if isinstance(info, dict) and info.get("class_type") in kinds]
+        if not nodes:
+            return
+        cached = set()
+        for event, data in messages:
+            if event == "execution_cached" and isinstance(data, dict):
+                cached.update(data.get("nodes") or ())
+        try:
+            digests = signatures(prompt, nodes)
+        except QGError:  # a cycle: ComfyUI did not run the prompt
+            return
+        for node in nodes:
+            key = digests[node]
+            if node in outputs:
+                self._shown[key] = (outputs[node], meta.get(node))
+                self._shown.move_to_end(key)
+            elif node in cached and key in self._shown:
+                outputs[node], shown_meta = self._shown[key]
+                if shown_meta is not None:
+                    meta[node] = shown_meta
+        while len(self._shown) > self.size:
+            self._shown.popitem(last=False)
+
+
+SCORES_SHOWN = ScoresShown()
+
+
 def release_scorers(body: dict) -> None:
     """After ``POST /free`` with ``unload_models`` or ``free_memory`` (as ComfyUI reads them): forget the cached
     encoders and heads, so their memory goes once no running node holds them; the next run loads them again."""
@@ -598,7 +638,11 @@ def setup() -> None:
         return
     register_folders()
     host.on_free(release_scorers)
+    host.on_prompt_done(SCORES_SHOWN)
     try:
         require_open_clip()
     except QGError as e:
         LOG.warning("Quality Gate: %s", e)
+
+
+SHOWS_SCORES = (AestheticScore, PromptAdherence, TechnicalScore, ZeroShotClassify)  # nodes with per-image UI

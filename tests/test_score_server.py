@@ -427,3 +427,34 @@ def test_every_precision_runs_and_agrees_with_fp32(client, graph, models, precis
     expected = reference_head(models["heads"] / "qg-discriminating.pth", refs(models, "tall"))
     tolerance = TOLERANCE if precision == "fp32" else 0.5  # half precision rounds the embedding
     assert report_of(result, node)["scores"] == pytest.approx(expected, abs=tolerance)
+
+
+@pytest.mark.parametrize("socket", [True, False], ids=["websocket", "polling"])
+def test_a_cached_score_node_keeps_its_scores_in_the_history(cclient, socket):
+    """Queued twice, the same prompt: the second time the score nodes are cache hits (they do not run), and
+    their per-image scores are still in that prompt's /history, with or without a websocket client. A node
+    whose inputs changed runs and shows its new scores."""
+    from helpers import Graph
+
+    def prompt(seed):
+        g = Graph()
+        image = g.out(g.add("EmptyImage", width=64, height=64, batch_size=2, color=0x808080))
+        noisy = g.out(g.add("QGTest_Noise", seed=seed, size=64))
+        tech = g.add("QG_TechnicalScore", image=batch_of(g, image, noisy), reduce="mean")
+        g.record(g.out(tech, 0))
+        return g, tech
+
+    def history(g):
+        result = cclient.run(g.nodes) if socket else cclient.run_polling(g.nodes)
+        assert result.status == "success"
+        return result.history
+
+    g, tech = prompt(7)
+    first = history(g)
+    second = history(g)
+    assert second["outputs"][tech] == first["outputs"][tech]
+    assert second["outputs"][tech]["qg_scores"][0]["scores"][0] == 0.0  # the grey frame is flagged blank
+    assert second["meta"][tech]["display_node"] == tech
+    changed, tech = prompt(8)
+    third = history(changed)
+    assert third["outputs"][tech]["text"] != first["outputs"][tech]["text"]
