@@ -33,6 +33,9 @@ Touchpoints and their fallbacks (the README lists the same):
   finished prompt's history entry before ComfyUI stores it (the scores of score nodes that were cache hits,
   the attempt and seed of a loop attempt that failed). Without it: those are missing from ``/history``
   (logged).
+- ``PromptServer.send_sync`` (wrapped on the server instance): the pack's ``on_sent`` callbacks may amend a
+  message ComfyUI sends before it goes out (the attempt of a failed loop attempt in ``execution_error``; the
+  same dict is the one in the prompt's history). Without it: the websocket message is ComfyUI's own.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ LOG = logging.getLogger("quality_gate")
 _warned: set = set()
 _free_callbacks: list = []
 _done_callbacks: list = []
+_send_callbacks: dict = {}
 
 
 def missing(piece: str, effect: str) -> None:
@@ -486,3 +490,29 @@ def _prompt_done(queue, item_id, history_result, status) -> None:
             callback(prompt_id, prompt, outputs, meta, messages if isinstance(messages, list) else [])
         except Exception:  # noqa: BLE001 - the pack's additions must never cost the user the prompt's history
             LOG.exception("Quality Gate: amending the history of prompt %s failed", prompt_id)
+
+
+def on_sent(event: str, callback: Callable[[dict], Any]) -> bool:
+    """Call ``callback(data)`` on every ``event`` message ComfyUI's server sends to the websocket, before it
+    goes out; the callback may amend ``data`` in place. ComfyUI has no hook for this, so the server
+    instance's ``send_sync`` is wrapped (once)."""
+    srv = server()
+    original = getattr(srv, "send_sync", None)
+    if srv is None:
+        return False
+    if not callable(original):
+        missing("PromptServer.send_sync", "websocket messages are ComfyUI's own")
+        return False
+    if not _send_callbacks:
+
+        def send_sync(event, data, sid=None):
+            for callback in _send_callbacks.get(event, ()):
+                try:
+                    callback(data)
+                except Exception:  # noqa: BLE001 - the pack's additions must never cost the user a message
+                    LOG.exception("Quality Gate: amending a %s message failed", event)
+            return original(event, data, sid)
+
+        srv.send_sync = send_sync
+    _send_callbacks.setdefault(event, []).append(callback)
+    return True

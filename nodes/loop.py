@@ -47,11 +47,68 @@ def _blocker():
     return host.blocker()
 
 
+class RunningAttempts:
+    """The attempt every loop of a running prompt is in, so that when a node of an attempt fails, the error
+    names the attempt and its seed: ``Retry End (QG) #12: attempt 3 of 8 (seed 44) failed: <the node's own
+    message>`` (an inner loop's attempt follows its outer loop's). ComfyUI reports the failing node's own
+    exception and calls no pack code in between, so the message is amended on its way out: the websocket
+    ``execution_error`` (``host.on_sent``; it is the same dict the history keeps) and, for prompts queued
+    without a websocket client, when the history is written (``host.on_prompt_done``). Entries live from an
+    attempt's start to its record, and a prompt's are dropped when it ends."""
+
+    def __init__(self):
+        self._running: dict = {}  # prompt id -> {end node's unique id: (prefix, real node id, body node ids)}
+        self.enabled = False
+
+    def start(self, state: State) -> None:
+        """The attempt after ``state`` starts (its candidate and score are asked for now)."""
+        if not self.enabled or state.done:
+            return
+        config = state.config
+        prefix = f"{RetryEnd.label(config.node)}: {state.next_attempt()} failed: "
+        entry = (prefix, config.real, frozenset(config.body.nodes))
+        self._running.setdefault(host.executing_prompt_id(), {})[config.unique_id] = entry
+
+    def finish(self, state: State) -> None:
+        running = self._running.get(host.executing_prompt_id())
+        if running is not None:
+            running.pop(state.config.unique_id, None)
+
+    def amend(self, data, running=None) -> None:
+        """Prefix an ``execution_error`` message of a node in a running attempt with the attempt (once)."""
+        if not isinstance(data, dict):
+            return
+        running = self._running.get(data.get("prompt_id")) if running is None else running
+        node, message = data.get("node_id"), data.get("exception_message")
+        prefix = "".join(p for p, real, body in (running or {}).values() if node == real or node in body)
+        if prefix and isinstance(message, str) and not message.startswith(prefix):
+            data["exception_message"] = prefix + message
+
+    def __call__(self, prompt_id, prompt: dict, outputs: dict, meta: dict, messages: list) -> None:
+        """When the prompt has run: its errors as the history keeps them (a prompt queued without a websocket
+        client sends none), then its entries go."""
+        running = self._running.pop(prompt_id, None)
+        if running:
+            for event, data in messages:
+                if event == "execution_error":
+                    self.amend(data, running)
+
+
+RUNNING = RunningAttempts()
+
+
+def setup() -> None:
+    """At pack load inside ComfyUI: name the attempt and seed in the errors of failed attempts."""
+    RUNNING.enabled = host.on_prompt_done(RUNNING)
+    host.on_sent("execution_error", RUNNING.amend)
+
+
 def _report(state: State) -> None:
     """After an attempt: the ``qg.loop`` event (to the client that queued the prompt) and ComfyUI progress
     on the end node. The progress hook also raises if the user interrupted the prompt. Then the finished
     nodes of this loop's expansion leave ComfyUI's progress registry (``host.forget_finished``), which would
     otherwise make a loop's cost grow with the square of its attempts."""
+    RUNNING.finish(state)
     client = host.client_id()
     if client is not None:
         host.send_event("qg.loop", state.event(host.executing_prompt_id()), client)
@@ -249,6 +306,7 @@ class RetryEnd(QGNode):
             dynprompt.get_display_node_id(unique_id),
             body,
             str(unique_id),
+            str(dynprompt.get_real_node_id(unique_id)),
         )
 
     def check_lazy_status(self, loop, threshold, mode, candidate=None, score=None, **inputs):
@@ -260,7 +318,10 @@ class RetryEnd(QGNode):
             )
         except QGError:  # execute() reports it
             return []
-        return [] if config.body.gates else ["candidate", "score"]
+        if config.body.gates:
+            return []
+        RUNNING.start(State(config))
+        return ["candidate", "score"]
 
     def execute(
         self, loop, threshold, mode, candidate=None, score=None, on_fail="return_best", unique_id=None, dynprompt=None
@@ -364,6 +425,7 @@ class RetryStep(QGNode):
                 return ["open"]
             if not as_bool(gate["open"], "open"):
                 return []
+        RUNNING.start(state)
         return ["candidate", "score"]
 
     def execute(self, state, candidate=None, score=None, unique_id=None, open=True):

@@ -421,6 +421,39 @@ def test_an_error_inside_an_attempt_fails_the_prompt_and_the_worker_goes_on(clie
     assert results(run_ok(client, small), small)[3] == 2
 
 
+def history_error(entry: dict) -> dict:
+    return next(data for event, data in entry["status"]["messages"] if event == "execution_error")
+
+
+@pytest.mark.parametrize("failing", [3, 1])
+def test_the_error_of_a_failed_attempt_names_the_attempt_and_its_seed(cclient, failing):
+    """A node of attempt 3 (a copy of the body) or of attempt 1 (the body as drawn) raises: the error, on
+    the websocket and in /history, and for a prompt queued without a websocket client, starts with the Retry
+    End, the attempt and its seed, then the node's own message."""
+
+    def failing_loop():
+        g = loop_graph({}, max_attempts=6, mode="best_of_n")
+        bad = g.add("QG_Compare", a=[g.start, 2], comparison="==", b=failing)
+        shape = g.add("QG_Switch", condition=g.out(bad), on_true=g.json('"2,x"'), on_false=g.json('"2"'))
+        g.nodes[g.body]["inputs"]["value"] = g.out(g.add("QGTest_Tensor", shape=g.out(shape), fill=1.0))
+        return g
+
+    g = failing_loop()
+    prefix = f"Retry End (QG) #{g.end}: attempt {failing} of 6 (seed {99 + failing}) failed: "
+    result = cclient.run(g.nodes)
+    assert result.status == "error"
+    assert result.error["exception_message"].startswith(prefix)
+    assert "invalid literal for int()" in result.error["exception_message"]
+    assert history_error(result.history)["exception_message"] == result.error["exception_message"]
+    polled = cclient.run_polling(failing_loop().nodes)
+    assert polled.status == "error"
+    message = history_error(polled.history)["exception_message"]
+    assert message.startswith(f"Retry End (QG) #{g.end}: attempt {failing} of 6") and message.count("failed:") == 1
+    small = loop_graph({"101": 9}, max_attempts=3)
+    ok = run_ok(cclient, small)
+    assert results(ok, small)[3] == 2
+
+
 def test_an_interrupt_of_a_long_loop_queued_without_a_client(server, client):
     g = loop_graph({}, max_attempts=1000, mode="best_of_n")
     prompt_id = client.queue(g.nodes, use_socket=False)

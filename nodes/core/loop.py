@@ -100,6 +100,7 @@ class Config:
     node: str  # the end node's id as shown (its display id): events, progress, messages
     body: Body | None = None
     unique_id: str = ""  # the end node's own id: every node it expands into has an id starting "<unique_id>."
+    real: str = ""  # the top-level node of the prompt the end node is (or was expanded from): errors name it
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -157,6 +158,11 @@ class State:
         history = f"{self.history}, {item}" if self.history else item
         done = attempt >= config.spec.max_attempts
         return replace(self, attempts=attempt, score=-math.inf, history=history, done=done)
+
+    def next_attempt(self) -> str:
+        """The attempt about to run, as an error names it: ``attempt 3 of 8 (seed 44)``."""
+        spec = self.config.spec
+        return f"attempt {self.attempts + 1} of {spec.max_attempts} (seed {spec.seed_of(self.attempts + 1)})"
 
     def event(self, prompt_id) -> dict:
         """The ``qg.loop`` websocket event after the latest attempt."""
