@@ -216,6 +216,24 @@ def test_a_closed_gate_in_the_body_fails_its_attempt_and_the_loop_goes_on(cclien
     assert counts["body"] == counts["score"] == 2
 
 
+def test_two_gates_in_the_body_block_an_attempt_when_either_is_closed(cclient):
+    """Gate A is open on even attempts, Gate B behind it on every attempt but 4: only attempt 2 makes a
+    candidate; the others are blocked, and the loop still runs all five and returns attempt 2."""
+    g = gated_loop_graph("[2, 4]", mode="best_of_n")
+    start = g.nodes[g.end]["inputs"]["loop"][0]
+    gate_a = next(n for n, info in g.nodes.items() if info["class_type"] == "QG_Gate")
+    b_open = g.add("QG_Compare", a=g.out(start, 2), comparison="!=", b=4)
+    gate_b = g.add("QG_Gate", value=g.out(gate_a), open=g.out(b_open), on_closed="block")
+    for info in g.nodes.values():
+        for name, value in info["inputs"].items():
+            if value == [gate_a, 0] and info["class_type"] != "QG_Gate":
+                info["inputs"][name] = g.out(gate_b)
+    best, score, seed, attempts, passed, history = results(run_ok(cclient, g), g)
+    assert (best, score, seed, attempts, passed) == (101, 1.0, 101, 5, False)
+    assert [h.get("blocked", False) for h in history] == [True, False, True, True, True]
+    assert g.counts(cclient)["body"] == 1
+
+
 def test_a_loop_whose_every_attempt_is_blocked_blocks_or_fails(cclient):
     """No attempt made a candidate: with return_best there is nothing to return, so the outputs block (as the
     Gate would outside a loop); with on_fail error the prompt fails saying so."""
