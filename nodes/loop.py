@@ -39,7 +39,8 @@ END_TOOLTIPS = (
     "The seed of the best attempt.",
     "How many attempts ran.",
     "True when the best score reached the threshold.",
-    'Every attempt as JSON: [{"attempt": 1, "seed": ..., "score": ...}, ...] (a NaN score is null).',
+    'Every attempt as JSON: [{"attempt": 1, "seed": ..., "score": ...}, ...] (a NaN score is null; an attempt '
+    'a closed Gate blocked adds "blocked": true).',
 )
 
 
@@ -312,6 +313,8 @@ class RetryEnd(QGNode):
     def check_lazy_status(self, loop, threshold, mode, candidate=None, score=None, **inputs):
         """The candidate and score of attempt 1, unless a Gate in the body can block them: then attempt 1 runs
         in the expansion too, behind a step that asks the Gates first."""
+        if candidate is not None and score is not None:  # asked for and evaluated: execute() comes next
+            return []
         try:
             config = self._config(
                 loop, threshold, mode, inputs.get("on_fail", "return_best"), inputs["unique_id"], inputs["dynprompt"]
