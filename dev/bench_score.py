@@ -103,12 +103,12 @@ def bench_encoder(arch: str, rounds: int) -> dict:
     scorer = scorer_for(model, head)
     runs = {
         "bare": lambda: model.encode_image(ready),
-        "ours": lambda: scorer.aesthetic(batch),
+        "ours": lambda: scorer.aesthetic(batch)[0],
         "pil_loop": lambda: pil_loop(model, head, batch),
         "prep": lambda: crop_images(batch, 224, "center"),  # the preprocessing alone: ours - bare, mostly
     }
     with torch.inference_mode():
-        ours, ref = scorer.aesthetic(batch), pil_loop(model, head, batch)  # warm-up, and the two agree
+        ours, ref = scorer.aesthetic(batch)[0], pil_loop(model, head, batch)  # warm-up, and the two agree
         model.encode_image(ready)  # bare warmed up too (its batch shape gets its own oneDNN primitives)
         times = {name: [] for name in runs}
         for _ in range(rounds):

@@ -29,10 +29,18 @@ Touchpoints and their fallbacks (the README lists the same):
   interrupts, progress bars. Interrupt checks and progress become no-ops without them; scoring needs them.
 - ``POST /free``: an aiohttp middleware sees it succeed and calls the pack's ``on_free`` callbacks (the scorer
   cache). Without a mutable middleware list: ``/free`` does not release the scorer cache (logged).
+- ``PromptQueue.task_done`` (wrapped on the server's queue): the pack's ``on_prompt_done`` callbacks amend a
+  finished prompt's history entry before ComfyUI stores it (the scores of score nodes that were cache hits,
+  the attempt and seed of a loop attempt that failed). Without it: those are missing from ``/history``
+  (logged).
+- ``PromptServer.send_sync`` (wrapped on the server instance): the pack's ``on_sent`` callbacks may amend a
+  message ComfyUI sends before it goes out (the attempt of a failed loop attempt in ``execution_error``; the
+  same dict is the one in the prompt's history). Without it: the websocket message is ComfyUI's own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -44,6 +52,8 @@ from .core.errors import QGError
 LOG = logging.getLogger("quality_gate")
 _warned: set = set()
 _free_callbacks: list = []
+_done_callbacks: list = []
+_send_callbacks: dict = {}
 
 
 def missing(piece: str, effect: str) -> None:
@@ -435,3 +445,74 @@ def _free_middleware():
         return response
 
     return quality_gate_free
+
+
+# --- finished prompts -------------------------------------------------------------------------------------
+
+
+def on_prompt_done(callback: Callable[[str, dict, dict, dict, list], Any]) -> bool:
+    """Call ``callback(prompt_id, prompt, outputs, meta, messages)`` when a prompt has run, before ComfyUI
+    writes its history entry: ``outputs`` and ``meta`` are the entry's (node id -> ui, node id -> ids),
+    ``messages`` its status messages (``[(event, data), ...]``); the callback may amend all three in place.
+    ComfyUI has no hook for this, so the server's ``PromptQueue.task_done`` is wrapped (once)."""
+    queue = getattr(server(), "prompt_queue", None)
+    if queue is None:
+        return False
+    original = getattr(queue, "task_done", None)
+    if not callable(original) or not isinstance(getattr(queue, "currently_running", None), dict):
+        missing("PromptQueue.task_done and currently_running", "cached scores and loop attempts stay out of /history")
+        return False
+    _done_callbacks.append(callback)
+    if len(_done_callbacks) == 1:
+
+        def task_done(item_id, history_result, *args, **kwargs):
+            status = args[0] if args else kwargs.get("status")
+            _prompt_done(queue, item_id, history_result, status)
+            return original(item_id, history_result, *args, **kwargs)
+
+        queue.task_done = task_done
+    return True
+
+
+def _prompt_done(queue, item_id, history_result, status) -> None:
+    """Run the ``on_prompt_done`` callbacks on a finished prompt. Whatever they raise is logged and never
+    stops ComfyUI from writing the history."""
+    with getattr(queue, "mutex", None) or contextlib.nullcontext():
+        item = queue.currently_running.get(item_id)
+    prompt_id, prompt = _item_field(item, 1), _item_field(item, 2)
+    if not isinstance(history_result, dict) or not isinstance(prompt, dict):
+        return
+    outputs = history_result.setdefault("outputs", {})
+    meta = history_result.setdefault("meta", {})
+    messages = getattr(status, "messages", None)
+    for callback in _done_callbacks:
+        try:
+            callback(prompt_id, prompt, outputs, meta, messages if isinstance(messages, list) else [])
+        except Exception:  # noqa: BLE001 - the pack's additions must never cost the user the prompt's history
+            LOG.exception("Quality Gate: amending the history of prompt %s failed", prompt_id)
+
+
+def on_sent(event: str, callback: Callable[[dict], Any]) -> bool:
+    """Call ``callback(data)`` on every ``event`` message ComfyUI's server sends to the websocket, before it
+    goes out; the callback may amend ``data`` in place. ComfyUI has no hook for this, so the server
+    instance's ``send_sync`` is wrapped (once)."""
+    srv = server()
+    original = getattr(srv, "send_sync", None)
+    if srv is None:
+        return False
+    if not callable(original):
+        missing("PromptServer.send_sync", "websocket messages are ComfyUI's own")
+        return False
+    if not _send_callbacks:
+
+        def send_sync(event, data, sid=None):
+            for callback in _send_callbacks.get(event, ()):
+                try:
+                    callback(data)
+                except Exception:  # noqa: BLE001 - the pack's additions must never cost the user a message
+                    LOG.exception("Quality Gate: amending a %s message failed", event)
+            return original(event, data, sid)
+
+        srv.send_sync = send_sync
+    _send_callbacks.setdefault(event, []).append(callback)
+    return True

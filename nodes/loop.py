@@ -7,6 +7,7 @@ from __future__ import annotations
 from . import host
 from .common import ANY, HIDDEN_ID, QGNode, combo, integer, number
 from .core.errors import QGError
+from .core.logic import as_bool
 from .core.loop import (
     FANOUT,
     MAX_ATTEMPTS,
@@ -23,11 +24,13 @@ from .core.loop import (
     plan,
 )
 from .core.prompt import SEED_MAX
+from .logic import BoolOp
 
 CATEGORY = "quality_gate/loop"
 INTERNAL = "quality_gate/loop/internal"
 STATE = "QG_RETRY_STATE"
 STEP_ID = "qg_step"
+OPEN_ID = "qg_open"
 END_TYPES = (ANY, "FLOAT", "INT", "INT", "BOOLEAN", "STRING")
 END_NAMES = ("best", "best_score", "best_seed", "attempts", "passed", "history")
 END_TOOLTIPS = (
@@ -36,7 +39,8 @@ END_TOOLTIPS = (
     "The seed of the best attempt.",
     "How many attempts ran.",
     "True when the best score reached the threshold.",
-    'Every attempt as JSON: [{"attempt": 1, "seed": ..., "score": ...}, ...] (a NaN score is null).',
+    'Every attempt as JSON: [{"attempt": 1, "seed": ..., "score": ...}, ...] (a NaN score is null; an attempt '
+    'a closed Gate blocked adds "blocked": true).',
 )
 
 
@@ -44,11 +48,68 @@ def _blocker():
     return host.blocker()
 
 
+class RunningAttempts:
+    """The attempt every loop of a running prompt is in, so that when a node of an attempt fails, the error
+    names the attempt and its seed: ``Retry End (QG) #12: attempt 3 of 8 (seed 44) failed: <the node's own
+    message>`` (an inner loop's attempt follows its outer loop's). ComfyUI reports the failing node's own
+    exception and calls no pack code in between, so the message is amended on its way out: the websocket
+    ``execution_error`` (``host.on_sent``; it is the same dict the history keeps) and, for prompts queued
+    without a websocket client, when the history is written (``host.on_prompt_done``). Entries live from an
+    attempt's start to its record, and a prompt's are dropped when it ends."""
+
+    def __init__(self):
+        self._running: dict = {}  # prompt id -> {end node's unique id: (prefix, real node id, body node ids)}
+        self.enabled = False
+
+    def start(self, state: State) -> None:
+        """The attempt after ``state`` starts (its candidate and score are asked for now)."""
+        if not self.enabled or state.done:
+            return
+        config = state.config
+        prefix = f"{RetryEnd.label(config.node)}: {state.next_attempt()} failed: "
+        entry = (prefix, config.real, frozenset(config.body.nodes))
+        self._running.setdefault(host.executing_prompt_id(), {})[config.unique_id] = entry
+
+    def finish(self, state: State) -> None:
+        running = self._running.get(host.executing_prompt_id())
+        if running is not None:
+            running.pop(state.config.unique_id, None)
+
+    def amend(self, data, running=None) -> None:
+        """Prefix an ``execution_error`` message of a node in a running attempt with the attempt (once)."""
+        if not isinstance(data, dict):
+            return
+        running = self._running.get(data.get("prompt_id")) if running is None else running
+        node, message = data.get("node_id"), data.get("exception_message")
+        prefix = "".join(p for p, real, body in (running or {}).values() if node == real or node in body)
+        if prefix and isinstance(message, str) and not message.startswith(prefix):
+            data["exception_message"] = prefix + message
+
+    def __call__(self, prompt_id, prompt: dict, outputs: dict, meta: dict, messages: list) -> None:
+        """When the prompt has run: its errors as the history keeps them (a prompt queued without a websocket
+        client sends none), then its entries go."""
+        running = self._running.pop(prompt_id, None)
+        if running:
+            for event, data in messages:
+                if event == "execution_error":
+                    self.amend(data, running)
+
+
+RUNNING = RunningAttempts()
+
+
+def setup() -> None:
+    """At pack load inside ComfyUI: name the attempt and seed in the errors of failed attempts."""
+    RUNNING.enabled = host.on_prompt_done(RUNNING)
+    host.on_sent("execution_error", RUNNING.amend)
+
+
 def _report(state: State) -> None:
     """After an attempt: the ``qg.loop`` event (to the client that queued the prompt) and ComfyUI progress
     on the end node. The progress hook also raises if the user interrupted the prompt. Then the finished
     nodes of this loop's expansion leave ComfyUI's progress registry (``host.forget_finished``), which would
     otherwise make a loop's cost grow with the square of its attempts."""
+    RUNNING.finish(state)
     client = host.client_id()
     if client is not None:
         host.send_event("qg.loop", state.event(host.executing_prompt_id()), client)
@@ -71,13 +132,27 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
         previous = state
         for attempt in range(first, last + 1):
             local = "" if first == last else f"{attempt}."
-            start_outputs = (spec, spec.seed_of(attempt), attempt)
-            copies, candidate, score = copy_body(body, graph.prefix + local, start_outputs)
-            if STEP_ID in copies:
-                raise QGError(f"a node in the loop body has the id {STEP_ID!r}, which the loop needs for itself")
+            if attempt == 1:  # only with Gates in the body: attempt 1 is the body as drawn, not a copy
+                copies, candidate, score, opens = {}, body.candidate, body.score, list(body.gates)
+            else:
+                start_outputs = (spec, spec.seed_of(attempt), attempt)
+                copies, candidate, score, opens = copy_body(body, graph.prefix + local, start_outputs)
+            if STEP_ID in copies or any(n.startswith(OPEN_ID) for n in copies):
+                raise QGError(
+                    f"a node in the loop body has an id starting {OPEN_ID!r} or the id {STEP_ID!r}, "
+                    "which the loop needs for itself"
+                )
             for local_id, (class_type, inputs, display) in copies.items():
                 graph.node(class_type, id=local + local_id, **inputs).set_override_display_id(display)
-            tail = graph.node(RetryStep.NODE_ID, id=local + STEP_ID, state=previous, candidate=candidate, score=score)
+            gate = _all_open(graph, local, opens, state.config.node)
+            tail = graph.node(
+                RetryStep.NODE_ID,
+                id=local + STEP_ID,
+                state=previous,
+                candidate=candidate,
+                score=score,
+                **({} if gate is None else {"open": gate}),
+            )
             tail.set_override_display_id(state.config.node)
             previous = tail.out(len(END_TYPES))
     else:
@@ -87,6 +162,20 @@ def _advance(state: State, first: int, last: int) -> dict | tuple:
             tail.set_override_display_id(state.config.node)
             previous = tail.out(len(END_TYPES))
     return {"result": tuple(tail.out(i) for i in range(len(END_TYPES) + 1)), "expand": graph.finalize()}
+
+
+def _all_open(graph, local: str, opens: list, display: str):
+    """The step's ``open`` input: None without Gates, else whether every Gate of this attempt is open (a
+    constant, a link, or a chain of lazy BoolOp and nodes that stops at the first closed Gate)."""
+    opens = [o for o in opens if o is not True]
+    if not opens:
+        return None
+    result = opens[0]
+    for i, other in enumerate(opens[1:], start=1):
+        node = graph.node(BoolOp.NODE_ID, id=f"{local}{OPEN_ID}{i}", op="and", a=result, b=other)
+        node.set_override_display_id(display)
+        result = node.out(0)
+    return result
 
 
 def _is_output(class_type: str) -> bool:
@@ -154,9 +243,12 @@ class RetryEnd(QGNode):
         "Ends a retry loop and keeps the best candidate. until_threshold stops at the first attempt whose "
         "score >= threshold; best_of_n runs every attempt. Ties keep the earlier attempt; a NaN score never "
         "wins or passes. Without a pass, on_fail returns the best (passed false), blocks everything "
-        "downstream, or fails the prompt. Output nodes that hang off the loop body (a preview of each "
-        "candidate) run for every attempt. Sends a qg.loop event and progress after each attempt. A loop "
-        "inside another loop's body works (the inner loop runs in full in each outer attempt)."
+        "downstream, or fails the prompt. A Gate in the body that is closed (on_closed block) makes its "
+        "attempt a failed one (noted blocked in the history) and the loop goes on; when every attempt was "
+        "blocked there is no candidate, so the outputs block (or on_fail error fails). Output nodes that hang "
+        "off the loop body (a preview of each candidate) run for every attempt. Sends a qg.loop event and "
+        "progress after each attempt. A loop inside another loop's body works (the inner loop runs in full in "
+        "each outer attempt)."
     )
     RETURN_TYPES = END_TYPES
     RETURN_NAMES = END_NAMES
@@ -169,11 +261,15 @@ class RetryEnd(QGNode):
                 "loop": ("QG_LOOP", {"tooltip": "From Retry Start's loop output."}),
                 "candidate": (
                     ANY,
-                    {"tooltip": "What an attempt makes (an image, a latent...): the loop keeps the best."},
+                    {
+                        "lazy": True,
+                        "tooltip": "What an attempt makes (an image, a latent...): the loop keeps the best.",
+                    },
                 ),
                 "score": (
                     "FLOAT",
                     {
+                        "lazy": True,
                         "forceInput": True,
                         "default": 0.0,
                         "min": -1e9,
@@ -203,34 +299,53 @@ class RetryEnd(QGNode):
             "hidden": {**HIDDEN_ID, "dynprompt": "DYNPROMPT"},
         }
 
-    def execute(self, loop, candidate, score, threshold, mode, on_fail="return_best", unique_id=None, dynprompt=None):
+    @staticmethod
+    def _config(loop, threshold, mode, on_fail, unique_id, dynprompt) -> Config:
+        if not isinstance(loop, LoopSpec):
+            raise QGError(f"loop must come from a Retry Start node, got {type(loop).__name__}")
+        # only this node's own level of the graph: never the nodes other loops expanded into
+        parent = dynprompt.get_parent_node_id(unique_id)
+        level = [n for n in dynprompt.all_node_ids() if dynprompt.get_parent_node_id(n) == parent]
+        body = find_body(dynprompt.get_node, level, loop.start, unique_id, _is_output, dynprompt.get_display_node_id)
+        return Config(
+            loop,
+            float(threshold),
+            check_choice("mode", mode, MODES),
+            check_choice("on_fail", on_fail, ON_FAIL),
+            dynprompt.get_display_node_id(unique_id),
+            body,
+            str(unique_id),
+            str(dynprompt.get_real_node_id(unique_id)),
+        )
+
+    def check_lazy_status(self, loop, threshold, mode, candidate=None, score=None, **inputs):
+        """The candidate and score of attempt 1, unless a Gate in the body can block them: then attempt 1 runs
+        in the expansion too, behind a step that asks the Gates first."""
+        if candidate is not None and score is not None:  # asked for and evaluated: execute() comes next
+            return []
+        try:
+            config = self._config(
+                loop, threshold, mode, inputs.get("on_fail", "return_best"), inputs["unique_id"], inputs["dynprompt"]
+            )
+        except QGError:  # execute() reports it
+            return []
+        if config.body.gates:
+            return []
+        RUNNING.start(State(config))
+        return ["candidate", "score"]
+
+    def execute(
+        self, loop, threshold, mode, candidate=None, score=None, on_fail="return_best", unique_id=None, dynprompt=None
+    ):
         node = dynprompt.get_display_node_id(unique_id)
         with self.errors_named(node):
-            if not isinstance(loop, LoopSpec):
-                raise QGError(f"loop must come from a Retry Start node, got {type(loop).__name__}")
-            # only this node's own level of the graph: never the nodes other loops expanded into
-            parent = dynprompt.get_parent_node_id(unique_id)
-            level = [n for n in dynprompt.all_node_ids() if dynprompt.get_parent_node_id(n) == parent]
-            body = find_body(
-                dynprompt.get_node,
-                level,
-                loop.start,
-                unique_id,
-                _is_output,
-                dynprompt.get_display_node_id,
-            )
-            config = Config(
-                loop,
-                float(threshold),
-                check_choice("mode", mode, MODES),
-                check_choice("on_fail", on_fail, ON_FAIL),
-                node,
-                body,
-                str(unique_id),
-            )
-            state = State(config).record(candidate, score)
-            _report(state)
-            result = _advance(state, 2, loop.max_attempts)
+            config = self._config(loop, threshold, mode, on_fail, unique_id, dynprompt)
+            if config.body.gates:
+                result = _advance(State(config), 1, loop.max_attempts)
+            else:
+                state = State(config).record(candidate, score)
+                _report(state)
+                result = _advance(state, 2, loop.max_attempts)
         if isinstance(result, dict):
             result["result"] = result["result"][: len(END_TYPES)]
             return result
@@ -297,15 +412,36 @@ class RetryStep(QGNode):
                     },
                 ),
             },
+            "optional": {
+                "open": (
+                    "BOOLEAN",
+                    {
+                        "lazy": True,
+                        "forceInput": True,
+                        "tooltip": "Whether every blocking Gate of this attempt's body is open; false = the "
+                        "attempt is blocked (a failed attempt) and its candidate never runs.",
+                    },
+                ),
+            },
             "hidden": HIDDEN_ID,
         }
 
-    def check_lazy_status(self, state, candidate=None, score=None, unique_id=None):
-        return [] if not isinstance(state, State) or state.done else ["candidate", "score"]
+    def check_lazy_status(self, state, candidate=None, score=None, unique_id=None, **gate):
+        """Nothing once the loop is done; with Gates in the body first whether they are all open, and the
+        candidate and score only then (a closed Gate would block them, and this node with them)."""
+        if not isinstance(state, State) or state.done:
+            return []
+        if "open" in gate:
+            if gate["open"] is None:
+                return ["open"]
+            if not as_bool(gate["open"], "open"):
+                return []
+        RUNNING.start(state)
+        return ["candidate", "score"]
 
-    def execute(self, state, candidate=None, score=None, unique_id=None):
+    def execute(self, state, candidate=None, score=None, unique_id=None, open=True):
         with RetryEnd.errors_named(_loop_state(type(self), state, unique_id).config.node):
             if not state.done:  # else the loop ended before this attempt: pass the result on
-                state = state.record(candidate, score)
+                state = state.record(candidate, score) if as_bool(open, "open") else state.record_blocked()
                 _report(state)
             return outputs(state, _blocker())

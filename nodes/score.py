@@ -4,7 +4,8 @@ technical score, combination, batch ranking and zero-shot classification.
 Thin adapters over ``core.score``, ``core.technical`` and ``core.ranking``. This module owns what touches
 ComfyUI: the ``models/open_clip`` and ``models/aesthetic`` folders, the encoder's ``ModelPatcher`` (loaded with
 ``load_models_gpu`` only while scoring, so ComfyUI can evict it before sampling), the interrupt check between
-chunks, and a cache that keeps each loaded scorer across runs until its files change.
+chunks, and a cache that keeps each loaded scorer across runs until its files change or ``POST /free`` asks
+to unload models or free memory.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from . import host
 from .common import HIDDEN_ID, QGNode, combo, integer, number, socket
 from .core.errors import QGError
+from .core.graph import signatures
 from .core.ranking import ORDERS, REDUCTIONS, combine_scores, rank_indices, reduce_scores
 from .core.score import (
     CROPS,
@@ -171,6 +173,14 @@ class ScorerCache:
                 self._entries.popitem(last=False)
             return entry[1]
 
+    def clear(self) -> int:
+        """Forget every entry (POST /free): how many there were. A scorer a running node holds stays alive
+        through that reference and is simply not kept."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            return count
+
 
 CACHE = ScorerCache()
 
@@ -179,12 +189,27 @@ def _reduce(values: list[float], how: str) -> float:
     return float(reduce_scores(values, how))
 
 
-def _score_output(scores: Scores, reduce: str, **extra):
-    """The (score, scores, report) outputs plus the per-image scores as node UI text (canvas and /history)."""
+NAN_INF = "nan_inf"
+FLAG_TEXT = {NAN_INF: "NaN/Inf pixels", "black": "black", "white": "white", "blank": "blank"}
+
+
+def _score_output(scores: Scores, reduce: str, flags=(), **extra):
+    """The (score, scores, report) outputs plus the per-image scores as node UI text (canvas and /history).
+    ``flags``: (image index, flag) pairs, in the report as ``flags: [{"image", "flag"}]`` and on the image's
+    line of text."""
     score = _reduce(scores.values, reduce)
-    report = scores.report(reduce, score, **extra)
-    text = [f"{scores.metric} {reduce} {score:.3f}"] + [f"#{i} {v:.3f}" for i, v in enumerate(scores.values)]
+    report = scores.report(reduce, score, flags=[{"image": i, "flag": f} for i, f in flags], **extra)
+    notes = {}
+    for i, flag in flags:
+        notes.setdefault(i, []).append(FLAG_TEXT.get(flag, flag))
+    text = [f"{scores.metric} {reduce} {score:.3f}"] + [
+        f"#{i} {v:.3f}" + (f" ({', '.join(notes[i])})" if i in notes else "") for i, v in enumerate(scores.values)
+    ]
     return {"ui": {"text": text, "qg_scores": [report]}, "result": (score, scores, json.dumps(report))}
+
+
+def _nan_inf(flagged: list[int]) -> list[tuple[int, str]]:
+    return [(i, NAN_INF) for i in flagged]
 
 
 def _reduce_input():
@@ -301,7 +326,9 @@ class AestheticScore(QGNode):
         "Scores every image of the batch with the scorer's aesthetic head on its L2-normalised CLIP embedding "
         "(LAION v2: roughly 1..10, 6+ is the top half-percent of web images; v1 runs 1-2 points hotter). "
         "Images are preprocessed as tensors on the scorer's device, a few at a time so memory stays bounded. "
-        "Shows the per-image scores on the node."
+        "An image with NaN or infinite pixels (a broken VAE decode) is not scored: its score is NaN, which never "
+        "passes a threshold or wins a Retry End, and the report's flags name it (nan_inf). Shows the per-image "
+        "scores on the node."
     )
     RETURN_TYPES = SCORE_OUTPUTS
     RETURN_NAMES = SCORE_NAMES
@@ -329,9 +356,8 @@ class AestheticScore(QGNode):
 
     def execute(self, image, scorer, crop="center", reduce="max", unique_id=None):
         with self.errors_named(unique_id):
-            values = scorer.aesthetic(image, crop, check=host.interrupt_check)
-            scores = Scores(values, "aesthetic", scorer.label)
-            return _score_output(scores, reduce, crop=crop)
+            values, flagged = scorer.aesthetic(image, crop, check=host.interrupt_check)
+            return _score_output(Scores(values, "aesthetic", scorer.label), reduce, _nan_inf(flagged), crop=crop)
 
 
 class PromptAdherence(QGNode):
@@ -340,7 +366,8 @@ class PromptAdherence(QGNode):
     DESCRIPTION = (
         "CLIP score of every image against the prompt: 100 * max(cosine, 0) between the image and text "
         "embeddings (typically 15..35 for a matching prompt with OpenAI CLIP; compare within one prompt). Text "
-        "embeddings are cached per prompt."
+        "embeddings are cached per prompt. An image with NaN or infinite pixels scores NaN (never passes) and is "
+        "named in the report's flags (nan_inf)."
     )
     RETURN_TYPES = SCORE_OUTPUTS
     RETURN_NAMES = SCORE_NAMES
@@ -362,8 +389,10 @@ class PromptAdherence(QGNode):
         with self.errors_named(unique_id):
             if not prompt.strip():
                 raise QGError("prompt is empty: write the text the images should match")
-            values = scorer.clip_scores(image, prompt, check=host.interrupt_check)
-            return _score_output(Scores(values, "clip_score", scorer.model_id), reduce, prompt=prompt)
+            values, flagged = scorer.clip_scores(image, prompt, check=host.interrupt_check)
+            return _score_output(
+                Scores(values, "clip_score", scorer.model_id), reduce, _nan_inf(flagged), prompt=prompt
+            )
 
 
 class TechnicalScore(QGNode):
@@ -389,7 +418,9 @@ class TechnicalScore(QGNode):
     def execute(self, image, reduce="max", unique_id=None):
         with self.errors_named(unique_id):
             values, details = technical_scores(image)
-            return _score_output(Scores([float(v) for v in values], "technical", "technical"), reduce, details=details)
+            flags = [(i, flag) for i, d in enumerate(details) for flag in d["flags"]]
+            scores = Scores([float(v) for v in values], "technical", "technical")
+            return _score_output(scores, reduce, flags, details=details)
 
 
 class CombineScores(QGNode):
@@ -481,7 +512,9 @@ class ZeroShotClassify(QGNode):
     DESCRIPTION = (
         "Picks the label (one per line) that best matches the image, or the text when no image is connected, "
         "by CLIP similarity. The 1-based index feeds Select (QG) to route by subject, e.g. a checkpoint per "
-        "subject. For a batch, the label with the highest mean probability wins; the report has every image."
+        "subject. For a batch, the label with the highest mean probability wins; the report has every image. "
+        "Images with NaN or infinite pixels are left out of the vote and named in the report's flags (nan_inf); "
+        "when every image has them, the node fails."
     )
     RETURN_TYPES = ("STRING", "INT", "FLOAT", "STRING")
     RETURN_NAMES = ("label", "index", "confidence", "report")
@@ -526,13 +559,22 @@ class ZeroShotClassify(QGNode):
             if image is None and not text.strip():
                 raise QGError("connect an image or write a text to classify")
             query = {"images": image} if image is not None else {"text": text}
-            probs = scorer.classify(names, **query, check=host.interrupt_check)
-            mean = probs.mean(dim=0)
+            probs, flagged = scorer.classify(names, **query, check=host.interrupt_check)
+            kept = [i for i in range(probs.shape[0]) if i not in flagged]
+            if not kept:
+                raise QGError(f"image: all {len(flagged)} images have NaN or infinite pixels; nothing to classify")
+            mean = probs[kept].mean(dim=0)
             best = int(mean.argmax())
             report = {
                 "labels": names,
                 "probabilities": [round(float(p), 6) for p in mean],
-                "per_image": [{"label": names[int(p.argmax())], "index": int(p.argmax()) + 1} for p in probs],
+                "per_image": [
+                    {"label": None, "index": 0, "flag": NAN_INF}
+                    if i in flagged
+                    else {"label": names[int(p.argmax())], "index": int(p.argmax()) + 1}
+                    for i, p in enumerate(probs)
+                ],
+                "flags": [{"image": i, "flag": NAN_INF} for i in flagged],
                 "model": scorer.model_id,
                 "source": "image" if image is not None else "text",
             }
@@ -542,14 +584,65 @@ class ZeroShotClassify(QGNode):
             }
 
 
+class ScoresShown:
+    """The UI (per-image scores) of score nodes that ran, by the digest of their ancestry in the prompt
+    (``core.graph.signatures``), so a score node that is a cache hit in a later prompt gets the same scores in
+    that prompt's ``/history``: ComfyUI records UI only for the nodes that run (and for cached output nodes,
+    only when a websocket client queued the prompt). The last ``size`` digests are kept."""
+
+    def __init__(self, size: int = 1024):
+        self._shown: OrderedDict[str, tuple] = OrderedDict()
+        self.size = size
+
+    def __call__(self, prompt_id, prompt: dict, outputs: dict, meta: dict, messages: list) -> None:
+        kinds = {cls.NODE_ID for cls in SHOWS_SCORES}
+        nodes = [n for n, info in prompt.items() if isinstance(info, dict) and info.get("class_type") in kinds]
+        if not nodes:
+            return
+        cached = set()
+        for event, data in messages:
+            if event == "execution_cached" and isinstance(data, dict):
+                cached.update(data.get("nodes") or ())
+        try:
+            digests = signatures(prompt, nodes)
+        except QGError:  # a cycle: ComfyUI did not run the prompt
+            return
+        for node in nodes:
+            key = digests[node]
+            if node in outputs:
+                self._shown[key] = (outputs[node], meta.get(node))
+                self._shown.move_to_end(key)
+            elif node in cached and key in self._shown:
+                outputs[node], shown_meta = self._shown[key]
+                if shown_meta is not None:
+                    meta[node] = shown_meta
+        while len(self._shown) > self.size:
+            self._shown.popitem(last=False)
+
+
+SCORES_SHOWN = ScoresShown()
+
+
+def release_scorers(body: dict) -> None:
+    """After ``POST /free`` with ``unload_models`` or ``free_memory`` (as ComfyUI reads them): forget the cached
+    encoders and heads, so their memory goes once no running node holds them; the next run loads them again."""
+    if body.get("unload_models") or body.get("free_memory"):
+        LOG.info("Quality Gate: POST /free released %d cached scorer file(s)", CACHE.clear())
+
+
 def setup() -> None:
-    """At pack load inside ComfyUI: register the model folders, and warn once when open_clip is missing (the
-    scoring nodes then fail with that message; the other nodes work). Outside ComfyUI (pytest imports the pack
-    root) there are no folders to register."""
+    """At pack load inside ComfyUI: register the model folders, release the scorer cache on ``POST /free``, and
+    warn once when open_clip is missing (the scoring nodes then fail with that message; the other nodes work).
+    Outside ComfyUI (pytest imports the pack root) there are no folders to register."""
     if not host.in_comfyui():
         return
     register_folders()
+    host.on_free(release_scorers)
+    host.on_prompt_done(SCORES_SHOWN)
     try:
         require_open_clip()
     except QGError as e:
         LOG.warning("Quality Gate: %s", e)
+
+
+SHOWS_SCORES = (AestheticScore, PromptAdherence, TechnicalScore, ZeroShotClassify)  # nodes with per-image UI

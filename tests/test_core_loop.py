@@ -141,7 +141,7 @@ def test_body_is_between_start_and_end_plus_hanging_output_nodes():
     body = find_body(GRAPH.__getitem__, list(GRAPH), "start", "end", lambda c: c in ("Preview", "Save"))
     assert set(body.nodes) == {"sample", "decode", "score", "preview"}
     assert body.outputs == {"preview"} and body.candidate == ["decode", 0]
-    copies, candidate, score = copy_body(body, "p.", ("spec", 104, 5))
+    copies, candidate, score, _ = copy_body(body, "p.", ("spec", 104, 5))
     assert candidate == ["p.decode", 0] and score == ["p.score", 0]
     assert copies["sample"][1] == {"model": ["ckpt", 0], "seed": 104}  # outside stays linked
     assert copies["decode"] == ("Decode", {"samples": ["p.sample", 0]}, "decode")

@@ -311,10 +311,10 @@ def test_chunks_bound_the_encoder_batch_and_change_nothing():
     images = torch.rand(19, 40, 48, 3)
     calls_small, calls_big = [], []
     with torch.no_grad():
-        small = _scorer(4, calls_small).aesthetic(images)
-        big = _scorer(32, calls_big).aesthetic(images)
+        small, flagged = _scorer(4, calls_small).aesthetic(images)
+        big, _ = _scorer(32, calls_big).aesthetic(images)
     assert calls_small == [4, 4, 4, 4, 3] and calls_big == [19]
-    assert small == pytest.approx(big, abs=1e-5) and len(small) == 19
+    assert small == pytest.approx(big, abs=1e-5) and len(small) == 19 and flagged == []
 
 
 def test_multi_crop_averages_crop_scores_and_checks_between_chunks():
@@ -322,11 +322,31 @@ def test_multi_crop_averages_crop_scores_and_checks_between_chunks():
     checks = []
     with torch.no_grad():
         scorer = _scorer(2, [])
-        multi = scorer.aesthetic(images, "multi", check=lambda: checks.append(1))
+        multi, _ = scorer.aesthetic(images, "multi", check=lambda: checks.append(1))
         pixels, owners = crop_images(images, 32, "multi")
         per_crop = scorer.head(torch.nn.functional.normalize(scorer.encode_images(pixels), dim=-1))
     expected = per_crop.reshape(5, 3).mean(dim=1).tolist()
     assert owners[:3] == [0, 0, 0] and multi == pytest.approx(expected, abs=1e-5) and len(checks) == 3
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_images_with_nan_or_inf_pixels_score_nan_and_are_flagged(bad):
+    """The 8-bit conversion would clip NaN to 0 and inf to 255: such an image must not get an ordinary score.
+    The others keep their scores; chunk boundaries do not shift the flagged indices."""
+    images = torch.rand(5, 40, 48, 3)
+    clean = images.clone()
+    images[1, 3, 4, 0] = bad
+    images[4, 0, 0, 2] = bad
+    scorer = _scorer(2, [])
+    with torch.no_grad():
+        values, flagged = scorer.aesthetic(images)
+        expected, none = scorer.aesthetic(clean)
+        clip, clip_flagged = scorer.clip_scores(images, "a cat")
+        probs, class_flagged = scorer.classify(["a cat", "a dog"], images=images)
+    assert flagged == clip_flagged == class_flagged == [1, 4] and none == []
+    assert math.isnan(values[1]) and math.isnan(values[4]) and math.isnan(clip[1])
+    assert [values[i] for i in (0, 2, 3)] == pytest.approx([expected[i] for i in (0, 2, 3)], abs=1e-6)
+    assert torch.isnan(probs[1]).all() and torch.isfinite(probs[[0, 2, 3]]).all()
 
 
 def test_text_embeddings_are_cached_per_text():

@@ -132,7 +132,9 @@ def test_progress_state_does_not_grow_with_the_attempts(cclient):
     finished nodes from it, so a long loop's messages are no larger than a short one's (else quadratic)."""
     short = run_ok(cclient, loop_graph({}, max_attempts=6, mode="best_of_n"))
     long = run_ok(cclient, loop_graph({}, max_attempts=60, mode="best_of_n"))
-    assert len(long.progress_state_sizes) > 8 * len(short.progress_state_sizes)
+    # ten times the attempts, ten times the messages but for the few every prompt sends (attempt 1 waits
+    # once for its lazy candidate and score)
+    assert len(long.progress_state_sizes) > 7 * len(short.progress_state_sizes)
     assert max(long.progress_state_sizes) < 1.5 * max(short.progress_state_sizes)
 
 
@@ -175,6 +177,73 @@ def test_a_loop_in_a_branch_not_chosen_never_runs(cclient):
     out = g.record(g.out(switch))
     assert recorded(run_ok(cclient, g), out) == 7
     assert "body" not in g.counts(cclient)
+
+
+def gated_loop_graph(open_attempts: str, max_attempts=5, mode="until_threshold", on_fail=None):
+    """start -> Gate(value = seed, open = attempt in open_attempts, block when closed) -> body probe
+    (candidate) and seed score (score) -> end -> six records."""
+    g = Graph()
+    start = g.add("QG_RetryStart", seed=100, max_attempts=max_attempts, seed_step=1)
+    is_open = g.add("QG_Compare", a=g.json(open_attempts), comparison="contains", b=g.out(start, 2))
+    gate = g.out(g.add("QG_Gate", value=g.out(start, 1), open=g.out(is_open), on_closed="block"))
+    candidate = g.probe("body", gate)
+    score = g.add("QGTest_SeedScore", seed=gate, scores=json.dumps({"103": 7}), default=1.0, label=g.label("score"))
+    extra = {"on_fail": on_fail} if on_fail else {}
+    end = g.add(
+        "QG_RetryEnd", loop=g.out(start, 0), candidate=candidate, score=g.out(score), threshold=6.0, mode=mode, **extra
+    )
+    g.end = end
+    g.records = [
+        g.record(g.out(end, i), name) for i, name in enumerate(("r_best", "r_score", "r_seed", "r_n", "r_ok", "r_hist"))
+    ]
+    return g
+
+
+def test_a_closed_gate_in_the_body_fails_its_attempt_and_the_loop_goes_on(cclient):
+    """The Gate is open on even attempts only: the odd ones are blocked, count as failed attempts (score null,
+    "blocked" in the history; their candidate and score never run) and the loop goes on to attempt 4, whose
+    score 7 passes."""
+    g = gated_loop_graph("[2, 4]")
+    best, score, seed, attempts, passed, history = results(run_ok(cclient, g), g)
+    assert (best, score, seed, attempts, passed) == (103, 7.0, 103, 4, True)
+    assert history == [
+        {"attempt": 1, "seed": 100, "score": None, "blocked": True},
+        {"attempt": 2, "seed": 101, "score": 1.0},
+        {"attempt": 3, "seed": 102, "score": None, "blocked": True},
+        {"attempt": 4, "seed": 103, "score": 7.0},
+    ]
+    counts = g.counts(cclient)
+    assert counts["body"] == counts["score"] == 2
+
+
+def test_two_gates_in_the_body_block_an_attempt_when_either_is_closed(cclient):
+    """Gate A is open on even attempts, Gate B behind it on every attempt but 4: only attempt 2 makes a
+    candidate; the others are blocked, and the loop still runs all five and returns attempt 2."""
+    g = gated_loop_graph("[2, 4]", mode="best_of_n")
+    start = g.nodes[g.end]["inputs"]["loop"][0]
+    gate_a = next(n for n, info in g.nodes.items() if info["class_type"] == "QG_Gate")
+    b_open = g.add("QG_Compare", a=g.out(start, 2), comparison="!=", b=4)
+    gate_b = g.add("QG_Gate", value=g.out(gate_a), open=g.out(b_open), on_closed="block")
+    for info in g.nodes.values():
+        for name, value in info["inputs"].items():
+            if value == [gate_a, 0] and info["class_type"] != "QG_Gate":
+                info["inputs"][name] = g.out(gate_b)
+    best, score, seed, attempts, passed, history = results(run_ok(cclient, g), g)
+    assert (best, score, seed, attempts, passed) == (101, 1.0, 101, 5, False)
+    assert [h.get("blocked", False) for h in history] == [True, False, True, True, True]
+    assert g.counts(cclient)["body"] == 1
+
+
+def test_a_loop_whose_every_attempt_is_blocked_blocks_or_fails(cclient):
+    """No attempt made a candidate: with return_best there is nothing to return, so the outputs block (as the
+    Gate would outside a loop); with on_fail error the prompt fails saying so."""
+    g = gated_loop_graph("[]", max_attempts=3, mode="best_of_n")
+    run_ok(cclient, g)
+    assert "body" not in g.counts(cclient) and not any(n.startswith("r_") for n in g.counts(cclient))
+    g = gated_loop_graph("[]", max_attempts=3, on_fail="error")
+    result = cclient.run(g.nodes)
+    assert result.status == "error"
+    assert f"Retry End (QG) #{g.end}: every attempt (3 of 3) was blocked" in result.error["exception_message"]
 
 
 def test_a_loop_nested_in_another_loop_runs_in_full_each_outer_attempt(cclient):
@@ -368,6 +437,39 @@ def test_an_error_inside_an_attempt_fails_the_prompt_and_the_worker_goes_on(clie
     assert g.counts(client)["body"] == 2
     small = loop_graph({"101": 9}, max_attempts=3)
     assert results(run_ok(client, small), small)[3] == 2
+
+
+def history_error(entry: dict) -> dict:
+    return next(data for event, data in entry["status"]["messages"] if event == "execution_error")
+
+
+@pytest.mark.parametrize("failing", [3, 1])
+def test_the_error_of_a_failed_attempt_names_the_attempt_and_its_seed(cclient, failing):
+    """A node of attempt 3 (a copy of the body) or of attempt 1 (the body as drawn) raises: the error, on
+    the websocket and in /history, and for a prompt queued without a websocket client, starts with the Retry
+    End, the attempt and its seed, then the node's own message."""
+
+    def failing_loop():
+        g = loop_graph({}, max_attempts=6, mode="best_of_n")
+        bad = g.add("QG_Compare", a=[g.start, 2], comparison="==", b=failing)
+        shape = g.add("QG_Switch", condition=g.out(bad), on_true=g.json('"2,x"'), on_false=g.json('"2"'))
+        g.nodes[g.body]["inputs"]["value"] = g.out(g.add("QGTest_Tensor", shape=g.out(shape), fill=1.0))
+        return g
+
+    g = failing_loop()
+    prefix = f"Retry End (QG) #{g.end}: attempt {failing} of 6 (seed {99 + failing}) failed: "
+    result = cclient.run(g.nodes)
+    assert result.status == "error"
+    assert result.error["exception_message"].startswith(prefix)
+    assert "invalid literal for int()" in result.error["exception_message"]
+    assert history_error(result.history)["exception_message"] == result.error["exception_message"]
+    polled = cclient.run_polling(failing_loop().nodes)
+    assert polled.status == "error"
+    message = history_error(polled.history)["exception_message"]
+    assert message.startswith(f"Retry End (QG) #{g.end}: attempt {failing} of 6") and message.count("failed:") == 1
+    small = loop_graph({"101": 9}, max_attempts=3)
+    ok = run_ok(cclient, small)
+    assert results(ok, small)[3] == 2
 
 
 def test_an_interrupt_of_a_long_loop_queued_without_a_client(server, client):

@@ -227,7 +227,10 @@ def test_zero_shot_text_and_image_route_a_select(client, graph, models):
     assert report["per_image"][0]["index"] == int(probs.argmax()) + 1
 
 
-def test_second_run_loads_nothing_again_and_survives_unloading(server, client, graph, models):
+def test_second_run_loads_nothing_again_and_free_releases_the_encoder(server, client, graph, models):
+    """Runs reuse the loaded encoder; POST /free with unload_models and free_memory releases it, and the next
+    run loads it once again (and keeps it from then on)."""
+
     def run(seed_image):
         g = type(graph)()
         node = g.add("QG_PromptAdherence", image=load(g, models, seed_image), scorer=loader(g), prompt="a cat")
@@ -237,9 +240,59 @@ def test_second_run_loads_nothing_again_and_survives_unloading(server, client, g
     run("tall")
     before = loads(server)
     run("img0" if "img0" in models["images"] else "tall")
+    assert loads(server) == before
     client.request("POST", "/free", {"unload_models": True, "free_memory": True})
     run("tall")
-    assert loads(server) == before
+    run("tall_b")
+    assert loads(server) == before + 1
+
+
+@pytest.mark.parametrize("body", [{"unload_models": True}, {"free_memory": True}, {"unload_models": False}])
+def test_free_releases_the_scorer_cache(server, client, models, body):
+    """Either flag of POST /free empties the scorer cache: the next Scorer Loader that runs loads its encoder
+    again. Its head changes between the runs, so the loader itself is not a cache hit of ComfyUI's executor
+    (unload_models alone keeps the executor's outputs). Neither flag set: nothing is released."""
+    from helpers import Graph
+
+    def run(head):
+        g = Graph()
+        node = g.add("QG_PromptAdherence", image=load(g, models, "tall"), scorer=loader(g, head), prompt="a dog")
+        g.record(g.out(node, 2))
+        run_ok(client, g)
+
+    run("none")
+    before = loads(server)
+    client.request("POST", "/free", body)
+    run("qg-discriminating.pth")
+    assert loads(server) == before + (1 if any(body.values()) else 0)
+    run("none")  # the loader is reused again after the release
+    assert loads(server) == before + (1 if any(body.values()) else 0)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_nan_or_inf_pixels_are_flagged_not_scored(client, graph, models, bad):
+    """An image with a NaN or infinite pixel would otherwise be clipped to an ordinary 8-bit picture and get
+    an ordinary score: it scores NaN (null in the report), the report's flags name it, the reduced score
+    comes from the other images, and zero-shot classification leaves it out of the vote."""
+    head = "qg-discriminating.pth"
+    image = graph.out(graph.add("QGTest_Poison", image=batch(graph, models, "tall", "tall_b"), index=1, value=bad))
+    aesthetic = graph.add("QG_AestheticScore", image=image, scorer=loader(graph, head), reduce="max")
+    adherence = graph.add("QG_PromptAdherence", image=image, scorer=loader(graph, head), prompt="stripes")
+    classify = graph.add("QG_ZeroShotClassify", scorer=loader(graph, head), labels="stripes\ndots", image=image)
+    score = graph.record(graph.out(aesthetic, 0), "score")
+    graph.record(graph.out(adherence, 2), "adherence")
+    label = graph.record(graph.out(classify, 3), "classify")
+    result = run_ok(client, graph)
+    expected = reference_head(models["heads"] / head, refs(models, "tall"))[0]
+    for node in (aesthetic, adherence):
+        report = report_of(result, node)
+        assert report["scores"][1] is None and report["scores"][0] is not None
+        assert report["flags"] == [{"image": 1, "flag": "nan_inf"}]
+        assert "NaN/Inf" in result.outputs[node]["text"][2]
+    assert report_of(result, aesthetic)["scores"][0] == pytest.approx(expected, abs=TOLERANCE)
+    assert recorded(result, score) == pytest.approx(expected, abs=TOLERANCE)
+    classified = json.loads(recorded(result, label))
+    assert classified["flags"] == [{"image": 1, "flag": "nan_inf"}] and classified["per_image"][1]["index"] == 0
 
 
 def test_bad_head_file_is_an_error_naming_node_file_and_expectation(server, client, graph, models):
@@ -369,3 +422,34 @@ def test_every_precision_runs_and_agrees_with_fp32(client, graph, models, precis
     expected = reference_head(models["heads"] / "qg-discriminating.pth", refs(models, "tall"))
     tolerance = TOLERANCE if precision == "fp32" else 0.5  # half precision rounds the embedding
     assert report_of(result, node)["scores"] == pytest.approx(expected, abs=tolerance)
+
+
+@pytest.mark.parametrize("socket", [True, False], ids=["websocket", "polling"])
+def test_a_cached_score_node_keeps_its_scores_in_the_history(cclient, socket):
+    """Queued twice, the same prompt: the second time the score nodes are cache hits (they do not run), and
+    their per-image scores are still in that prompt's /history, with or without a websocket client. A node
+    whose inputs changed runs and shows its new scores."""
+    from helpers import Graph
+
+    def prompt(seed):
+        g = Graph()
+        image = g.out(g.add("EmptyImage", width=64, height=64, batch_size=2, color=0x808080))
+        noisy = g.out(g.add("QGTest_Noise", seed=seed, size=64))
+        tech = g.add("QG_TechnicalScore", image=batch_of(g, image, noisy), reduce="mean")
+        g.record(g.out(tech, 0))
+        return g, tech
+
+    def history(g):
+        result = cclient.run(g.nodes) if socket else cclient.run_polling(g.nodes)
+        assert result.status == "success"
+        return result.history
+
+    g, tech = prompt(7)
+    first = history(g)
+    second = history(g)
+    assert second["outputs"][tech] == first["outputs"][tech]
+    assert second["outputs"][tech]["qg_scores"][0]["scores"][0] == 0.0  # the grey frame is flagged blank
+    assert second["meta"][tech]["display_node"] == tech
+    changed, tech = prompt(8)
+    third = history(changed)
+    assert third["outputs"][tech]["text"] != first["outputs"][tech]["text"]

@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import QGError
 from .prompt import SEED_MAX, is_link
+from .ranking import json_number
 
 MODES = ("until_threshold", "best_of_n")
 ON_FAIL = ("return_best", "block", "error")
@@ -33,6 +34,7 @@ MAX_ATTEMPTS = 1000
 # ComfyUI's cache signs each new node with its whole ancestry, so a chain of F steps costs about F^2 and a
 # loop about attempts * F: at 1000 attempts 10 took half the time of 32 here (dev/bench_loop.py)
 FANOUT = 10
+GATE = "QG_Gate"  # a closed Gate with on_closed block in the body makes its attempt a failed one
 
 
 def seed_for(seed: int, seed_step: int, attempt: int) -> int:
@@ -98,6 +100,7 @@ class Config:
     node: str  # the end node's id as shown (its display id): events, progress, messages
     body: Body | None = None
     unique_id: str = ""  # the end node's own id: every node it expands into has an id starting "<unique_id>."
+    real: str = ""  # the top-level node of the prompt the end node is (or was expanded from): errors name it
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -133,7 +136,7 @@ class State:
             raise QGError(f"attempt {attempt} recorded after the loop ended (max_attempts {config.spec.max_attempts})")
         score = as_score(score)
         seed = config.spec.seed_of(attempt)
-        item = json.dumps({"attempt": attempt, "seed": seed, "score": _json_number(score)})
+        item = json.dumps({"attempt": attempt, "seed": seed, "score": json_number(score)})
         history = f"{self.history}, {item}" if self.history else item
         new = {"attempts": attempt, "score": score, "history": history}
         if self.best_attempt == 0 or _better(score, self.best_score):
@@ -141,6 +144,25 @@ class State:
         state = replace(self, **new)
         stop = config.mode == "until_threshold" and passes(score, config.threshold)
         return replace(state, done=stop or attempt >= config.spec.max_attempts)
+
+    def record_blocked(self) -> State:
+        """The state after an attempt that a closed Gate (on_closed block) in the body blocked: a failed
+        attempt (score -inf, noted ``"blocked": true`` in the history) that never becomes the best; the loop
+        goes on unless it was the last attempt."""
+        config = self.config
+        attempt = self.attempts + 1
+        if self.done or attempt > config.spec.max_attempts:
+            raise QGError(f"attempt {attempt} recorded after the loop ended (max_attempts {config.spec.max_attempts})")
+        seed = config.spec.seed_of(attempt)
+        item = json.dumps({"attempt": attempt, "seed": seed, "score": None, "blocked": True})
+        history = f"{self.history}, {item}" if self.history else item
+        done = attempt >= config.spec.max_attempts
+        return replace(self, attempts=attempt, score=-math.inf, history=history, done=done)
+
+    def next_attempt(self) -> str:
+        """The attempt about to run, as an error names it: ``attempt 3 of 8 (seed 44)``."""
+        spec = self.config.spec
+        return f"attempt {self.attempts + 1} of {spec.max_attempts} (seed {spec.seed_of(self.attempts + 1)})"
 
     def event(self, prompt_id) -> dict:
         """The ``qg.loop`` websocket event after the latest attempt."""
@@ -150,8 +172,8 @@ class State:
             "attempt": self.attempts,
             "max_attempts": self.config.spec.max_attempts,
             "seed": self.config.spec.seed_of(self.attempts),
-            "score": _json_number(self.score),
-            "best_score": _json_number(self.best_score),
+            "score": json_number(self.score),
+            "best_score": json_number(self.best_score),
             "best_attempt": self.best_attempt,
             "done": self.done,
         }
@@ -161,6 +183,11 @@ class State:
 
     def failure(self) -> str:
         spec = self.config.spec
+        if self.best_attempt == 0:
+            return (
+                f"every attempt ({self.attempts} of {spec.max_attempts}) was blocked by a closed Gate in the loop "
+                "body and on_fail is 'error'"
+            )
         return (
             f"no attempt reached the threshold {self.config.threshold:g} in {self.attempts} of "
             f"{spec.max_attempts} attempts (best score {self.best_score:g} at attempt {self.best_attempt}, "
@@ -168,18 +195,15 @@ class State:
         )
 
 
-def _json_number(value: float):
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
 def outputs(state: State, blocked) -> tuple:
     """The end node's six outputs plus the state; ``blocked`` (an ExecutionBlocker) replaces the six when
-    the loop ended without a pass and on_fail is block. on_fail error raises."""
+    the loop ended without a pass and on_fail is block, or when every attempt was blocked (no candidate to
+    return). on_fail error raises."""
     values = (state.best, state.best_score, state.best_seed, state.attempts, state.passed, state.history_json())
     if state.done and not state.passed:
         if state.config.on_fail == "error":
             raise QGError(state.failure())
-        if state.config.on_fail == "block":
+        if state.config.on_fail == "block" or state.best_attempt == 0:  # every attempt blocked: nothing to return
             values = (blocked,) * len(values)
     return (*values, state)
 
@@ -204,11 +228,13 @@ class Body:
     outputs: frozenset = frozenset()
     candidate: Any = None
     score: Any = None
+    gates: tuple = ()  # the ``open`` inputs of the blocking Gates (on_closed block) in the body
 
 
 def find_body(get_node, node_ids, start: str, end: str, is_output, display=lambda node: node) -> Body:
     """The loop body in a prompt graph: {descendants of start} ∩ {ancestors of end}, plus the nodes
-    downstream of it that lead to an output node without passing through end. Iterative walks only."""
+    downstream of it that lead to an output node without passing through end, and the ``open`` inputs of the
+    body's Gates that block when closed (``GATE`` with on_closed block). Iterative walks only."""
     end_node = get_node(end)
     ancestors, stack = set(), _links(end_node)
     while stack:
@@ -258,6 +284,11 @@ def find_body(get_node, node_ids, start: str, end: str, is_output, display=lambd
         outputs=frozenset(n for n in wanted if is_output(graph[n]["class_type"])),
         candidate=inputs.get("candidate"),
         score=inputs.get("score"),
+        gates=tuple(
+            graph[n]["inputs"].get("open", True)
+            for n in sorted(body)
+            if graph[n]["class_type"] == GATE and graph[n]["inputs"].get("on_closed", "block") == "block"
+        ),
     )
 
 
@@ -275,12 +306,12 @@ def plan(first: int, last: int, chain: int = FANOUT, fanout: int = FANOUT) -> li
     return [(a, min(a + size - 1, last)) for a in range(first, last + 1, size)]
 
 
-def copy_body(body: Body, prefix: str, start_outputs: tuple) -> tuple[dict, Any, Any]:
+def copy_body(body: Body, prefix: str, start_outputs: tuple) -> tuple[dict, Any, Any, list]:
     """One attempt's copy of the body for a GraphBuilder whose ids are ``prefix + local id`` (the local id
     is the original id): links between copied nodes point at the copies, links to the start node become
     this attempt's values ``start_outputs`` (loop, seed, attempt), and every other link and constant stays
-    as it is, so nodes outside the body run once. Returns {local id: (class_type, inputs, display id)} and
-    the step node's candidate and score inputs."""
+    as it is, so nodes outside the body run once. Returns {local id: (class_type, inputs, display id)}, the
+    step node's candidate and score inputs, and the copies' Gate ``open`` inputs."""
 
     def remap(value):
         if is_link(value) and value[0] == body.start:
@@ -293,4 +324,4 @@ def copy_body(body: Body, prefix: str, start_outputs: tuple) -> tuple[dict, Any,
         node_id: (info["class_type"], {name: remap(v) for name, v in info["inputs"].items()}, body.display[node_id])
         for node_id, info in body.nodes.items()
     }
-    return nodes, remap(body.candidate), remap(body.score)
+    return nodes, remap(body.candidate), remap(body.score), [remap(g) for g in body.gates]

@@ -96,3 +96,8 @@ def reduce_scores(values: list[float], how: str) -> float:
     if how == "min":
         return min(finite)
     return math.fsum(finite) / len(finite)
+
+
+def json_number(value: float) -> float | None:
+    """A score as JSON allows it: NaN and infinities become null (browsers cannot parse ``NaN``)."""
+    return None if math.isnan(value) or math.isinf(value) else value

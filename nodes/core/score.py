@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import QGError
-from .technical import rgb_images
+from .ranking import json_number
+from .technical import non_finite, rgb_images
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -423,27 +424,39 @@ class Scorer:
         return f"{self.model_id} + {self.head.name} ({self.head.kind})" if self.head else self.model_id
 
     def _crop_embeddings(self, images: torch.Tensor, crop: str, check):
-        """(L2-normalised crop embeddings on the CPU, the image each crop belongs to, images in the chunk), for
-        ``chunk`` images at a time. ``check`` runs before each chunk (ComfyUI's interrupt check)."""
+        """(L2-normalised crop embeddings on the CPU, the image each crop belongs to, images in the chunk, which
+        of them hold NaN or infinite pixels), for ``chunk`` images at a time. ``check`` runs before each chunk
+        (ComfyUI's interrupt check). The 8-bit conversion would clip such pixels into ordinary ones (NaN to 0,
+        +inf to 255), so they are found first (one sum per image, exact only for suspects)."""
         device = self.activate()
         for start in range(0, images.shape[0], self.chunk):
             if check is not None:
                 check()
             part = images[start : start + self.chunk].to(device)
             pixels, owners = crop_images(part, self.image_size, crop)
-            yield F.normalize(self.encode_images(pixels).float(), dim=-1).cpu(), owners, part.shape[0]
+            bad = non_finite(rgb_images(part)).cpu()
+            yield F.normalize(self.encode_images(pixels).float(), dim=-1).cpu(), owners, part.shape[0], bad
 
-    def image_embeddings(self, images: torch.Tensor, crop: str = "center", check=None) -> torch.Tensor:
-        """L2-normalised [B, D] embeddings of every image (``multi``: of the mean of its crops' embeddings)."""
-        chunks = self._crop_embeddings(images, crop, check)
-        return torch.cat([F.normalize(per_image_mean(e, owners, n), dim=-1) for e, owners, n in chunks])
+    def image_embeddings(self, images: torch.Tensor, crop: str = "center", check=None):
+        """(L2-normalised [B, D] embeddings of every image (``multi``: of the mean of its crops' embeddings),
+        the 0-based indices of images with NaN or infinite pixels, whose rows are NaN)."""
+        rows, flagged, done = [], [], 0
+        for emb, owners, n, bad in self._crop_embeddings(images, crop, check):
+            flagged += [done + i for i in bad.nonzero().flatten().tolist()]
+            done += n
+            rows.append(F.normalize(per_image_mean(emb, owners, n), dim=-1).masked_fill_(bad.view(-1, 1), math.nan))
+        return torch.cat(rows), flagged
 
-    def per_image(self, images: torch.Tensor, crop: str, score, check=None) -> list[float]:
-        """``score`` of every crop embedding, averaged over each image's crops (one crop unless ``multi``)."""
-        values = []
-        for emb, owners, n in self._crop_embeddings(images, crop, check):
-            values += per_image_mean(score(emb).reshape(-1, 1), owners, n)[:, 0].tolist()
-        return values
+    def per_image(self, images: torch.Tensor, crop: str, score, check=None) -> tuple[list[float], list[int]]:
+        """(``score`` of every crop embedding, averaged over each image's crops (one crop unless ``multi``), the
+        0-based indices of images with NaN or infinite pixels). Those images score NaN, never a number made of
+        clipped pixels; NaN never passes a threshold, wins a loop or survives Rank Batch's min_score."""
+        values, flagged = [], []
+        for emb, owners, n, bad in self._crop_embeddings(images, crop, check):
+            flagged += [len(values) + i for i in bad.nonzero().flatten().tolist()]
+            part = per_image_mean(score(emb).reshape(-1, 1), owners, n)[:, 0].masked_fill_(bad, math.nan)
+            values += part.tolist()
+        return values, flagged
 
     def text_embeddings(self, texts: list[str]) -> torch.Tensor:
         """L2-normalised [N, D] text embeddings, cached per text (the last ``TEXT_CACHE`` texts)."""
@@ -460,20 +473,27 @@ class Scorer:
             self._texts.popitem(last=False)
         return torch.stack([self._texts[t] for t in texts])
 
-    def aesthetic(self, images: torch.Tensor, crop: str = "center", check=None) -> list[float]:
+    def aesthetic(self, images: torch.Tensor, crop: str = "center", check=None) -> tuple[list[float], list[int]]:
+        """(aesthetic score of every image, indices of images with NaN/Inf pixels: scored NaN)."""
         if self.head is None:
             raise QGError(f"scorer {self.model_id} has no aesthetic head: choose a head in the Scorer Loader")
         return self.per_image(images, crop, self.head, check)
 
-    def clip_scores(self, images: torch.Tensor, prompt: str, crop: str = "center", check=None) -> list[float]:
-        """CLIP score 100 * max(cos, 0) of each image against the prompt."""
+    def clip_scores(
+        self, images: torch.Tensor, prompt: str, crop: str = "center", check=None
+    ) -> tuple[list[float], list[int]]:
+        """(CLIP score 100 * max(cos, 0) of each image against the prompt, indices of images with NaN/Inf
+        pixels: scored NaN)."""
         text = self.text_embeddings([prompt])[0]
         return self.per_image(images, crop, lambda emb: (100 * (emb @ text)).clamp(min=0), check)
 
     def classify(self, labels: list[str], images: torch.Tensor | None = None, text: str | None = None, check=None):
-        """Zero-shot probabilities [N, L] of each image (or the one text) over the labels (softmax of 100*cos)."""
-        query = self.image_embeddings(images, "center", check) if images is not None else self.text_embeddings([text])
-        return (LOGIT_SCALE * query @ self.text_embeddings(labels).T).softmax(dim=-1)
+        """(zero-shot probabilities [N, L] of each image (or the one text) over the labels (softmax of
+        100*cos), the indices of images with NaN/Inf pixels, whose rows are NaN)."""
+        query, flagged = self.image_embeddings(images, "center", check) if images is not None else (None, [])
+        if query is None:
+            query = self.text_embeddings([text])
+        return (LOGIT_SCALE * query @ self.text_embeddings(labels).T).softmax(dim=-1), flagged
 
 
 def parse_labels(labels: str) -> list[str]:
@@ -496,5 +516,5 @@ class Scores:
     model: str = ""
 
     def report(self, reduce: str, score: float, **extra) -> dict:
-        head = {"metric": self.metric, "model": self.model, "reduce": reduce, "score": score}
-        return {**head, "scores": self.values, **extra}
+        head = {"metric": self.metric, "model": self.model, "reduce": reduce, "score": json_number(score)}
+        return {**head, "scores": [json_number(v) for v in self.values], **extra}

@@ -118,7 +118,7 @@ def rgb_images(images: torch.Tensor) -> torch.Tensor:
     return images[..., :3].float()
 
 
-def _non_finite(x: torch.Tensor) -> torch.Tensor:
+def non_finite(x: torch.Tensor) -> torch.Tensor:
     """[B] bool: the image holds a NaN or an infinity. A per-image sum is a cheap first test (a sum is finite
     when every term is, unless huge finite values overflow it); only suspects get the exact check."""
     suspect = ~torch.isfinite(x.sum(dim=(1, 2, 3)))
@@ -206,7 +206,7 @@ def _metrics(rgb: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def _score_chunk(images: torch.Tensor, work_size: int) -> tuple[torch.Tensor, list[dict]]:
     x = rgb_images(images)
-    bad = _non_finite(x)
+    bad = non_finite(x)
     if bad.any():
         x = torch.where(bad.view(-1, 1, 1, 1), torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), x)
     size = working_size(x.shape[1], x.shape[2], work_size)

@@ -178,7 +178,31 @@ class Noise:
         return (torch.rand((1, size, size, 3), generator=generator),)
 
 
+class Poison:
+    """One pixel of one image of a batch set to NaN, inf or -inf (a broken VAE decode, in miniature)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {}),
+                "index": ("INT", {"default": 0, "min": 0, "max": 4096}),
+                "value": (["nan", "inf", "-inf"], {"default": "nan"}),
+            }
+        }
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, image, index, value):
+        image = image.clone()
+        image[index, image.shape[1] // 2, image.shape[2] // 2, 0] = float(value)
+        return (image,)
+
+
 NODE_CLASS_MAPPINGS = {
+    "QGTest_Poison": Poison,
     "QGTest_Json": Json,
     "QGTest_Tensor": Tensor,
     "QGTest_Probe": Probe,
