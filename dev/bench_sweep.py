@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, ComfyServer, Server  # noqa: E402
+from harness import ROOT, ComfyServer, Server, sleep_template  # noqa: E402
 
 from client import Client  # noqa: E402
 
@@ -35,18 +35,6 @@ OVERHEAD_TARGET_MS = 5.0
 # The thread-loop fan-out (client/fanout.py, removed), measured by this script before the Dask engine replaced it:
 # 90 items of 0.1 s, per_server 2, on this 2-core machine.
 OLD_FAN_OUT = {"ratio": 2.58, "overhead_ms_1": 120.9, "overhead_ms_3": 52.5}
-
-
-def template(label: str, delay: float) -> dict:
-    return {
-        "n": {"class_type": "QG_ParamInt", "inputs": {"name": "n", "value": 0, "min": 0, "max": 10**9, "step": 1}},
-        "sleep": {"class_type": "QGTest_Probe", "inputs": {"label": label, "value": ["n", 0], "delay": delay}},
-        "out": {
-            "class_type": "QGTest_Record",
-            "_meta": {"title": "n"},
-            "inputs": {"label": label, "value": ["sleep", 0]},
-        },
-    }
 
 
 def busy_seconds(runs: list) -> float:
@@ -93,7 +81,7 @@ def main() -> int:
     try:
         label = uuid.uuid4().hex
         for s in servers:
-            Server(s.url).request("PUT", f"/qg/templates/{NAME}", {"workflow": template(label, args.delay)})
+            Server(s.url).request("PUT", f"/qg/templates/{NAME}", {"workflow": sleep_template(label, args.delay)})
         engine = None if args.engine == "thread" else args.engine
         configs = {
             "base": ([servers[0].url], "server"),

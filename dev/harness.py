@@ -340,3 +340,17 @@ class ComfyClient(Server):
         """Upload a local image into the server's input folder (POST /upload/image, once per content hash);
         returns the name LoadImage takes."""
         return self.upload(path)
+
+
+def sleep_template(label: str, delay: float) -> dict:
+    """A template with one parameter ``n`` passed through a test-pack ``QGTest_Probe`` that sleeps ``delay`` s and
+    recorded under the title ``n``: prompts whose cost is a fixed sleep (sweep tests and the sweep benchmark)."""
+    return {
+        "n": {"class_type": "QG_ParamInt", "inputs": {"name": "n", "value": 0, "min": 0, "max": 10**9, "step": 1}},
+        "sleep": {"class_type": "QGTest_Probe", "inputs": {"label": label, "value": ["n", 0], "delay": delay}},
+        "out": {
+            "class_type": "QGTest_Record",
+            "_meta": {"title": "n"},
+            "inputs": {"label": label, "value": ["sleep", 0]},
+        },
+    }

@@ -18,28 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from harness import ComfyServer, free_port
+from harness import ComfyServer, free_port, sleep_template
 from PIL import Image
 
 from client import EXIT_INTERRUPTED, Client, Server, Unreachable
 
-pytest.importorskip("distributed")  # the client's dask extra (dev/requirements-dev.txt installs it)
-
 ROOT = Path(__file__).resolve().parents[1]
 TEST_NODES = ROOT / "tests" / "comfy_nodes"
-
-
-def sleep_template(label: str, delay: float) -> dict:
-    """``n`` through a QGTest_Probe that sleeps ``delay`` s, recorded under the title ``n``."""
-    return {
-        "n": {"class_type": "QG_ParamInt", "inputs": {"name": "n", "value": 0, "min": 0, "max": 10**9, "step": 1}},
-        "sleep": {"class_type": "QGTest_Probe", "inputs": {"label": label, "value": ["n", 0], "delay": delay}},
-        "out": {
-            "class_type": "QGTest_Record",
-            "_meta": {"title": "n"},
-            "inputs": {"label": label, "value": ["sleep", 0]},
-        },
-    }
 
 
 def put_template(urls, delay: float) -> str:
