@@ -87,6 +87,8 @@ def test_event_fields():
         "score": 7.0,
         "best_score": 7.0,
         "best_attempt": 2,
+        "threshold": 6.0,
+        "passed": True,
         "done": True,
     }
 

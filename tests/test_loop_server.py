@@ -14,7 +14,19 @@ import pytest
 from harness import ComfyClient, PromptRejected
 from helpers import Graph, recorded
 
-EVENT_FIELDS = {"prompt_id", "node", "attempt", "max_attempts", "seed", "score", "best_score", "best_attempt", "done"}
+EVENT_FIELDS = {
+    "prompt_id",
+    "node",
+    "attempt",
+    "max_attempts",
+    "seed",
+    "score",
+    "best_score",
+    "best_attempt",
+    "threshold",
+    "passed",
+    "done",
+}
 
 
 def loop_graph(scores=None, max_attempts=4, threshold=6.0, mode="until_threshold", on_fail=None, delay=0.0):

@@ -175,6 +175,8 @@ class State:
             "score": json_number(self.score),
             "best_score": json_number(self.best_score),
             "best_attempt": self.best_attempt,
+            "threshold": json_number(self.config.threshold),
+            "passed": self.passed,
             "done": self.done,
         }
 
