@@ -1,10 +1,10 @@
 """The one place where Quality Gate touches ComfyUI beyond the public V1 node contract.
 
 Every other module of the pack reaches ComfyUI's ``server``, ``execution``, ``comfy_execution``, ``nodes``,
-``folder_paths``, ``comfy.utils``, ``comfy.model_management`` and ``comfy.model_patcher`` through the functions
-here. Each touchpoint is feature-checked: where a ComfyUI (newer, older, or a tool that stubs some of its
-modules) lacks a piece, the pack still loads, logs one line naming the missing piece and what it degrades
-(``missing``), and only that feature stops working. Pieces a node cannot work without (GraphBuilder,
+``folder_paths``, ``comfy.utils``, ``comfy.cli_args``, ``comfy.model_management`` and ``comfy.model_patcher``
+through the functions here. Each touchpoint is feature-checked: where a ComfyUI (newer, older, or a tool that stubs
+some of its modules) lacks a piece, the pack still loads, logs one line naming the missing piece and what it
+degrades (``missing``), and only that feature stops working. Pieces a node cannot work without (GraphBuilder,
 ModelPatcher) raise a ``QGError`` that names them instead.
 
 Touchpoints and their fallbacks (the README lists the same):
@@ -412,14 +412,19 @@ def get_user_directory():
 
 def save_image_path(filename_prefix: str, width: int, height: int) -> tuple:
     """Where the next images of ``filename_prefix`` go in ComfyUI's output directory, as ``SaveImage`` asks:
-    ``(folder, filename, counter, subfolder, filename_prefix)`` (``%date:...%`` and ``%Node.input%`` expanded,
-    the counter after the highest file already there)."""
+    ``(folder, filename, counter, subfolder, filename_prefix)`` (``%year%``, ``%width%`` and the like expanded,
+    the counter after the highest file already there). A prefix ComfyUI refuses (outside the output folder,
+    unusable characters) is a ``QGError`` naming it."""
     fp = _folder_paths()
     output_dir = getattr(fp, "get_output_directory", None)
     save_path = getattr(fp, "get_save_image_path", None)
     if output_dir is None or save_path is None:
         raise QGError("this ComfyUI has no folder_paths.get_output_directory/get_save_image_path to save images")
-    return save_path(filename_prefix, output_dir(), width, height)
+    try:
+        return save_path(filename_prefix, output_dir(), width, height)
+    except Exception as e:  # noqa: BLE001 - ComfyUI raises a plain Exception for a prefix outside the output folder
+        reason = str(e).replace("*", "").strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise QGError(f"filename_prefix {str(filename_prefix)[:80]!r} cannot be used: {reason}") from e
 
 
 def metadata_disabled() -> bool:

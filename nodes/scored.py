@@ -15,7 +15,7 @@ from .common import HIDDEN_ID, QGNode, socket
 from .core.errors import QGError
 from .core.graph import consumers
 from .core.reorder import parse_indices, take, take_latent, take_mask
-from .core.saving import best_attempt, image_metadata, save_png, text_chunks
+from .core.saving import best_attempt, check_images, image_metadata, save_png, text_chunks
 
 CATEGORY = "quality_gate/score"
 SCORES = "QG_SCORES"
@@ -53,8 +53,8 @@ class SaveImageWithScores(QGNode):
                     "STRING",
                     {
                         "default": "ComfyUI",
-                        "tooltip": "The prefix of the file names, as in Save Image: may hold a subfolder "
-                        "(quality_gate/best), %date:yyyy-MM-dd% or %Node title.input% values.",
+                        "tooltip": "The prefix of the file names, as in Save Image: may hold subfolders "
+                        "(quality_gate/best) and %year% %month% %day% %hour% %minute% %second% %width% %height%.",
                     },
                 ),
             },
@@ -87,9 +87,7 @@ class SaveImageWithScores(QGNode):
         unique_id=None,
     ):
         with self.errors_named(unique_id):
-            if getattr(images, "ndim", 0) != 4 or images.shape[0] == 0:
-                got = list(images.shape) if hasattr(images, "shape") else type(images).__name__
-                raise QGError(f"images: expected an IMAGE batch [batch, height, width, channels], got {got}")
+            check_images(images)
             connected = {
                 n: s for n, s in zip(SCORE_INPUTS, (scores_a, scores_b, scores_c), strict=True) if s is not None
             }
@@ -104,7 +102,12 @@ class SaveImageWithScores(QGNode):
                 host.interrupt_check()
                 file = f"{filename.replace('%batch_num%', str(number))}_{counter:05}_.png"
                 chunks = text_chunks(prompt, extra_pnginfo, meta) if with_chunks else None
-                save_png(os.path.join(folder, file), image, chunks, COMPRESS_LEVEL)
+                try:
+                    save_png(os.path.join(folder, file), image, chunks, COMPRESS_LEVEL)
+                except (OSError, ValueError) as e:
+                    raise QGError(
+                        f"filename_prefix {str(filename_prefix)[:80]!r}: {file} could not be written ({e})"
+                    ) from e
                 results.append({"filename": file, "subfolder": subfolder, "type": "output"})
                 counter += 1
             return {"ui": {"images": results, "quality_gate": metadata}}

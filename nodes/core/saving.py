@@ -105,6 +105,20 @@ def text_chunks(prompt, extra_pnginfo, quality_gate: dict | None) -> dict:
     return chunks
 
 
+def check_images(images) -> None:
+    """An IMAGE batch that can be saved: ``[batch >= 1, height >= 1, width >= 1, 1, 3 or 4 channels]``."""
+    if (
+        not isinstance(images, torch.Tensor)
+        or images.ndim != 4
+        or 0 in images.shape
+        or images.shape[-1] not in (1, 3, 4)
+    ):
+        got = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise QGError(
+            f"images: expected an IMAGE batch [batch, height, width, channels] with 1, 3 or 4 channels, got {got}"
+        )
+
+
 def to_pil(image: torch.Tensor) -> Image.Image:
     """One IMAGE ``[H, W, C]`` (0..1) as 8-bit pixels, as SaveImage converts it (NaN as 0)."""
     pixels = np.clip(255.0 * torch.nan_to_num(image.detach().float().cpu(), nan=0.0).numpy(), 0, 255).astype(np.uint8)
