@@ -12,7 +12,7 @@ from quality_gate.nodes.core.errors import QGError
 from quality_gate.nodes.core.graph import consumers
 from quality_gate.nodes.core.loop import Config, LoopSpec, State
 from quality_gate.nodes.core.reorder import parse_indices, take, take_latent, take_mask
-from quality_gate.nodes.core.saving import CHUNK, best_attempt, image_metadata, save_png, text_chunks
+from quality_gate.nodes.core.saving import CHUNK, best_attempt, check_images, image_metadata, save_png, text_chunks
 from quality_gate.nodes.core.score import Scores
 
 NAN = float("nan")
@@ -151,3 +151,10 @@ def test_consumers_of_an_output():
     assert consumers(prompt.__getitem__, prompt, "1", 2) == ["2", "3"]
     assert consumers(prompt.__getitem__, prompt, "1", 0) == ["2"]
     assert consumers(prompt.__getitem__, prompt, "1", 1) == []
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 4, 3), (1, 0, 4, 3), (1, 4, 4, 2), (4, 4, 3)])
+def test_images_that_cannot_be_saved_are_named(shape):
+    with pytest.raises(QGError, match="images: expected an IMAGE batch"):
+        check_images(torch.zeros(shape))
+    check_images(torch.zeros(2, 4, 4, 1))

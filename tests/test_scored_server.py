@@ -252,3 +252,12 @@ def test_an_index_past_the_companion_batch_is_an_error(server, graph):
     graph.record(graph.out(apply, 2), "image")
     message = error_text(submit(server, graph.nodes))
     assert f"Apply Ranking (QG) #{apply}: image: has 3 item(s) but indices asks for position 5" in message
+
+
+def test_a_prefix_outside_the_output_folder_is_an_error_naming_it(server, graph):
+    batch = noise_batch(graph, 1, 2)
+    save = graph.add("QG_SaveImageWithScores", images=batch, filename_prefix=f"../qg_outside_{graph.salt}")
+    message = error_text(submit(server, graph.nodes))
+    assert message.startswith(f"Save Image with Scores (QG) #{save}: filename_prefix '../qg_outside_{graph.salt}' ")
+    assert "outside the output folder" in message
+    assert not list(server.output_dir.parent.glob(f"qg_outside_{graph.salt}*"))
