@@ -65,6 +65,12 @@ SPECS = {
     "QG_AestheticScore": "image:IMAGE scorer:QG_SCORER crop:COMBO reduce:COMBO -> score:FLOAT scores:QG_SCORES "
     "report:STRING",
     "QG_TechnicalScore": "image:IMAGE reduce:COMBO -> score:FLOAT scores:QG_SCORES report:STRING",
+    "QG_PromptAdherence": "image:IMAGE scorer:QG_SCORER prompt:STRING reduce:COMBO -> score:FLOAT "
+    "scores:QG_SCORES report:STRING",
+    "QG_CombineScores": "scores_a:QG_SCORES weight_a:FLOAT scores_b:QG_SCORES weight_b:FLOAT scores_c:QG_SCORES "
+    "weight_c:FLOAT reduce:COMBO -> score:FLOAT scores:QG_SCORES",
+    "QG_SaveImageWithScores": "images:IMAGE filename_prefix:STRING scores_a:QG_SCORES scores_b:QG_SCORES "
+    "scores_c:QG_SCORES loop_history:STRING! ->",
     "QG_RankBatch": "image:IMAGE scores:QG_SCORES top_k:INT min_score:FLOAT min_keep:INT order:COMBO -> "
     "image:IMAGE scores:QG_SCORES indices:STRING count:INT",
     "QG_ZeroShotClassify": "scorer:QG_SCORER labels:STRING text:STRING image:IMAGE -> label:STRING index:INT "
@@ -317,6 +323,68 @@ def sdxl_refiner_best_of_n() -> Example:
             ),
             save(14, (13, 0), "sdxl_best_of_n", "Save best"),
             show(16, (13, 5), "Scores of every seed"),
+        ],
+    )
+
+
+def best_of_n_saved_with_scores() -> Example:
+    """Best of N seeds by a weighted mix of a prompt-conditioned judge and the technical score; the kept image is
+    saved with each judge's score, the mix, its seed and attempt in the PNG. The judge is Prompt Adherence here;
+    Preference Score (HPSv2 / PickScore) takes the same inputs and drops in for it."""
+    prompt = "a red fox in a snowy forest, morning light, detailed fur"
+
+    def judges(first, image, group, title):
+        adherence = Node(
+            first,
+            "QG_PromptAdherence",
+            f"{title}: prompt adherence",
+            group,
+            {"prompt": "", "reduce": "max"},
+            {"image": image, "scorer": (3, 0), "prompt": (1, 0)},
+        )
+        return [adherence, technical(first + 1, image, f"{title}: technical", group=group)]
+
+    return Example(
+        "best_of_n_saved_with_scores",
+        [
+            Node(1, "PrimitiveStringMultiline", "Prompt", "Prompts", {"value": prompt}),
+            checkpoint(2),
+            scorer(3, "none", "Scorer (open_clip ViT-L/14, no head needed)"),
+            Node(4, "CLIPTextEncode", "Positive prompt", "Prompts", {"text": ""}, {"clip": (2, 1), "text": (1, 0)}),
+            encode(5, NEGATIVE, (2, 1), "Negative prompt"),
+            Node(
+                6, "QG_RetryStart", "Best of N seeds", "Quality gate", {"seed": 42, "max_attempts": 4, "seed_step": 1}
+            ),
+            latent(7, 512, "Latent"),
+            ksampler(8, "Sample (one attempt)", (2, 0), (4, 0), (5, 0), (7, 0), links={"seed": (6, 1)}),
+            decode(9, (8, 0), (2, 2)),
+            *judges(10, (9, 0), "Quality gate", "Judge"),
+            Node(
+                12,
+                "QG_CombineScores",
+                "Weighted mix (0.2 x adherence + 1 x technical)",
+                "Quality gate",
+                {"weight_a": 0.2, "weight_b": 1.0, "weight_c": 0.0, "reduce": "max"},
+                {"scores_a": (10, 1), "scores_b": (11, 1)},
+            ),
+            Node(
+                13,
+                "QG_RetryEnd",
+                "Keep the best of N",
+                "Quality gate",
+                {"threshold": 6.0, "mode": "best_of_n", "on_fail": "return_best"},
+                {"loop": (6, 0), "candidate": (9, 0), "score": (12, 0)},
+            ),
+            *judges(14, (13, 0), "Post-processing", "Kept image"),
+            Node(
+                16,
+                "QG_SaveImageWithScores",
+                "Save with scores in the PNG",
+                "Post-processing",
+                {"filename_prefix": "best_of_n_scored"},
+                {"images": (13, 0), "scores_a": (14, 1), "scores_b": (15, 1), "loop_history": (13, 5)},
+            ),
+            show(17, (13, 5), "Mixed score of every seed"),
         ],
     )
 
@@ -683,6 +751,7 @@ EXAMPLES = (
     hires_fix_quality_gate,
     retry_until_quality,
     sdxl_refiner_best_of_n,
+    best_of_n_saved_with_scores,
     model_by_subject,
     template_batch_txt2img,
     technical_score_no_weights,
@@ -766,8 +835,15 @@ SHOWS_AFTER_RUN = {
     "QG_PromptAdherence": 60,
     "QG_TechnicalScore": 60,
     "QG_CombineScores": 60,
+    "QG_SaveImageWithScores": 240,
 }
-MULTILINE = {"CLIPTextEncode", "PrimitiveStringMultiline", "QG_ZeroShotClassify", "QG_ParamChoice"}
+MULTILINE = {
+    "CLIPTextEncode",
+    "PrimitiveStringMultiline",
+    "QG_ZeroShotClassify",
+    "QG_ParamChoice",
+    "QG_PromptAdherence",
+}
 
 
 def ui(example: Example) -> dict:

@@ -24,6 +24,8 @@ export const QG_NODE_IDS = Object.freeze([
   "QG_RetryEnd",
   "QG_RetryBlock",
   "QG_RetryStep",
+  "QG_SaveImageWithScores",
+  "QG_ApplyRanking",
 ]);
 
 export const isQualityGateNode = (/** @type {string} */ name) => name.startsWith("QG_");

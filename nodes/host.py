@@ -1,10 +1,10 @@
 """The one place where Quality Gate touches ComfyUI beyond the public V1 node contract.
 
 Every other module of the pack reaches ComfyUI's ``server``, ``execution``, ``comfy_execution``, ``nodes``,
-``folder_paths``, ``comfy.utils``, ``comfy.model_management`` and ``comfy.model_patcher`` through the functions
-here. Each touchpoint is feature-checked: where a ComfyUI (newer, older, or a tool that stubs some of its
-modules) lacks a piece, the pack still loads, logs one line naming the missing piece and what it degrades
-(``missing``), and only that feature stops working. Pieces a node cannot work without (GraphBuilder,
+``folder_paths``, ``comfy.utils``, ``comfy.cli_args``, ``comfy.model_management`` and ``comfy.model_patcher``
+through the functions here. Each touchpoint is feature-checked: where a ComfyUI (newer, older, or a tool that stubs
+some of its modules) lacks a piece, the pack still loads, logs one line naming the missing piece and what it
+degrades (``missing``), and only that feature stops working. Pieces a node cannot work without (GraphBuilder,
 ModelPatcher) raise a ``QGError`` that names them instead.
 
 Touchpoints and their fallbacks (the README lists the same):
@@ -25,6 +25,10 @@ Touchpoints and their fallbacks (the README lists the same):
 - ``comfy_execution.graph_utils`` (``GraphBuilder``, ``ExecutionBlocker``): required by Switch/Select/Gate/loop.
 - ``nodes.NODE_CLASS_MAPPINGS``: node specs for templates and output-node checks. Without it: no specs.
 - ``folder_paths``: model folders, file lists, the user directory. Without it: no files listed.
+- ``folder_paths.get_output_directory`` / ``get_save_image_path`` (Save Image with Scores names and places its
+  files exactly as ``SaveImage``). Without them: that node fails with a message naming the missing piece.
+- ``comfy.cli_args.args.disable_metadata`` (``--disable-metadata``). Without it: PNG text chunks are written, as
+  ComfyUI did before the flag existed (logged).
 - ``comfy.model_management`` / ``comfy.model_patcher`` / ``comfy.utils``: devices, dtype choice, loading,
   interrupts, progress bars. Interrupt checks and progress become no-ops without them; scoring needs them.
 - ``POST /free``: an aiohttp middleware sees it succeed and calls the pack's ``on_free`` callbacks (the scorer
@@ -404,6 +408,34 @@ def folder_list(folder: str) -> list:
 def get_user_directory():
     get = getattr(_folder_paths(), "get_user_directory", None)
     return get() if get is not None else None
+
+
+def save_image_path(filename_prefix: str, width: int, height: int) -> tuple:
+    """Where the next images of ``filename_prefix`` go in ComfyUI's output directory, as ``SaveImage`` asks:
+    ``(folder, filename, counter, subfolder, filename_prefix)`` (``%year%``, ``%width%`` and the like expanded,
+    the counter after the highest file already there). A prefix ComfyUI refuses (outside the output folder,
+    unusable characters) is a ``QGError`` naming it."""
+    fp = _folder_paths()
+    output_dir = getattr(fp, "get_output_directory", None)
+    save_path = getattr(fp, "get_save_image_path", None)
+    if output_dir is None or save_path is None:
+        raise QGError("this ComfyUI has no folder_paths.get_output_directory/get_save_image_path to save images")
+    try:
+        return save_path(filename_prefix, output_dir(), width, height)
+    except Exception as e:  # noqa: BLE001 - ComfyUI raises a plain Exception for a prefix outside the output folder
+        reason = str(e).replace("*", "").strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise QGError(f"filename_prefix {str(filename_prefix)[:80]!r} cannot be used: {reason}") from e
+
+
+def metadata_disabled() -> bool:
+    """ComfyUI was started with ``--disable-metadata``: saved files carry no prompt, workflow or other text."""
+    args = _attr("comfy.cli_args", "args", "saved PNGs always carry their metadata (no --disable-metadata)")
+    if args is None:
+        return False
+    value = getattr(args, "disable_metadata", None)
+    if value is None:
+        missing("comfy.cli_args.args.disable_metadata", "saved PNGs always carry their metadata")
+    return bool(value)
 
 
 # --- POST /free -------------------------------------------------------------------------------------------

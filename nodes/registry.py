@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import logic, loop, score, template
+from . import logic, loop, score, scored, template
 from .common import PACK_TAG
 
 NODES = {
@@ -28,6 +28,8 @@ NODES = {
     "QG_RetryEnd": loop.RetryEnd,
     "QG_RetryBlock": loop.RetryBlock,
     "QG_RetryStep": loop.RetryStep,
+    "QG_SaveImageWithScores": scored.SaveImageWithScores,
+    "QG_ApplyRanking": scored.ApplyRanking,
 }
 for _node, _cls in NODES.items():
     _cls.NODE_ID = _node  # node classes that expand into nodes of this pack read their ids here

@@ -141,6 +141,25 @@ def test_sdxl_refiner_best_of_n_keeps_the_most_aesthetic(run, examples_server):
     assert [img.size for img in saved(examples_server, result, "14")] == [(64, 64)]
 
 
+def test_best_of_n_saved_with_scores_writes_the_judges_mix_seed_and_attempt_into_the_png(run, examples_server):
+    result = run(shrink(load("best_of_n_saved_with_scores")))
+    succeeded(result)
+    history = json.loads(preview(result, "17"))
+    best = max(history, key=lambda h: h["score"])  # max keeps the first of equal scores, as the loop does
+    assert result.loop_events[-1]["best_attempt"] == best["attempt"]
+    (png,) = saved(examples_server, result, "16")
+    assert png.size == (64, 64) and json.loads(png.text["prompt"])["16"]["class_type"] == "QG_SaveImageWithScores"
+    chunk = json.loads(png.text["quality_gate"])
+    assert chunk == result.outputs["16"]["quality_gate"][0]
+    assert chunk["loop"] == {**best, "attempts": 2}
+    adherence, technical = chunk["scores"]
+    assert (adherence["metric"], technical["metric"]) == ("clip_score", "technical")
+    assert adherence["value"] == result.outputs["14"]["qg_scores"][0]["scores"][0]
+    assert technical["value"] == result.outputs["15"]["qg_scores"][0]["scores"][0]
+    # the kept image's judges, mixed with the example's weights, give the score the loop kept it for
+    assert (0.2 * adherence["value"] + technical["value"]) / 1.2 == pytest.approx(best["score"], rel=1e-5)
+
+
 def test_model_by_subject_loads_only_the_chosen_checkpoint(run, examples_server):
     workflow = shrink(load("model_by_subject"))
     chosen = []

@@ -14,6 +14,7 @@ import textwrap
 
 import pytest
 from harness import ROOT, comfy_dir
+from quality_gate.nodes.registry import NODES
 
 PRELUDE = f"""
 import asyncio, importlib.util, json, logging, sys, types
@@ -61,7 +62,7 @@ def test_the_pack_loads_where_a_tool_stubs_comfy_model_management(failure):
         print("RESULT " + json.dumps({{"nodes": len(pack.NODE_CLASS_MAPPINGS), "routes": host.server() is not None}}))
         """
     )
-    assert result == {"nodes": 22, "routes": False}
+    assert result == {"nodes": len(NODES), "routes": False}
     assert "Quality Gate: this ComfyUI has no server;" in log
     assert f"{failure}: stubbed" in log
 
@@ -105,3 +106,33 @@ def test_missing_execution_internals_degrade_one_feature_each():
         "comfy_execution.graph_utils.GraphBuilder;",
     ):
         assert log.count(f"this ComfyUI has no {piece}") == 1, log  # one line, however often it is asked
+
+
+def test_saving_reads_the_metadata_flag_and_the_output_folder_or_says_what_is_missing():
+    result, log = run(
+        """
+        import comfy.cli_args, folder_paths, shutil, tempfile
+        load_pack()
+        from quality_gate.nodes import host
+        from quality_gate.nodes.core.errors import QGError
+        comfy.cli_args.args.disable_metadata = True
+        found = [host.metadata_disabled()]
+        del comfy.cli_args.args.disable_metadata
+        found += [host.metadata_disabled(), host.metadata_disabled()]
+        output = tempfile.mkdtemp(prefix="qg-host-")
+        folder_paths.set_output_directory(output)
+        path = host.save_image_path("sub/qg_x", 8, 8)
+        shutil.rmtree(output)
+        del folder_paths.get_save_image_path
+        try:
+            host.save_image_path("qg_x", 8, 8)
+            missing_path = "saved"
+        except QGError as e:
+            missing_path = str(e)
+        print("RESULT " + json.dumps({"disabled": found, "path": list(path[1:4]), "missing": missing_path}))
+        """
+    )
+    assert result["disabled"] == [True, False, False]  # without the flag: metadata is written, as before it existed
+    assert result["path"] == ["qg_x", 1, "sub"]
+    assert result["missing"].startswith("this ComfyUI has no folder_paths.get_output_directory/get_save_image_path")
+    assert log.count("this ComfyUI has no comfy.cli_args.args.disable_metadata; saved PNGs always carry") == 1, log

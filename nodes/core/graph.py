@@ -43,3 +43,13 @@ def signatures(prompt: dict, node_ids) -> dict:
             text = json.dumps([node, prompt[node].get("class_type"), parts], sort_keys=True, default=repr)
             done[node] = hashlib.sha256(text.encode()).hexdigest()
     return {n: done[n] for n in node_ids}
+
+
+def consumers(get_node, node_ids, node: str, slot: int) -> list[str]:
+    """The ids (sorted) of the nodes with an input linked to output ``slot`` of ``node``; ``get_node(id)``
+    gives a node's ``{"class_type", "inputs"}`` (a prompt's ``__getitem__`` or ComfyUI's dynamic prompt)."""
+    return sorted(
+        n
+        for n in node_ids
+        if any(is_link(v) and v[0] == node and int(v[1]) == slot for v in (get_node(n).get("inputs") or {}).values())
+    )

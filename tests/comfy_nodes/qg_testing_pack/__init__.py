@@ -8,6 +8,8 @@
 - QGTest_SeedScore: a deterministic score from a seed (a JSON table {seed: score} with a default); counts
   its executions per label.
 - QGTest_Noise: a 1-image IMAGE of the given size filled from a seed (a big loop body for memory tests).
+- QGTest_ImageLatent / QGTest_LatentImage: an IMAGE batch as a LATENT (its RGB as the samples' channels, no VAE)
+  and back, so tests can follow latents by their pixels.
 """
 
 import math
@@ -201,7 +203,35 @@ class Poison:
         return (image,)
 
 
+class ImageLatent:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": ("IMAGE", {})}}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, image):
+        return ({"samples": image[..., :3].movedim(-1, 1).clone()},)
+
+
+class LatentImage:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"latent": ("LATENT", {})}}
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "run"
+    CATEGORY = "qg_testing"
+
+    def run(self, latent):
+        return (latent["samples"].movedim(1, -1).clone(),)
+
+
 NODE_CLASS_MAPPINGS = {
+    "QGTest_ImageLatent": ImageLatent,
+    "QGTest_LatentImage": LatentImage,
     "QGTest_Poison": Poison,
     "QGTest_Json": Json,
     "QGTest_Tensor": Tensor,
