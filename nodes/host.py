@@ -212,10 +212,6 @@ def _prompt_handler():
     return None
 
 
-def can_queue() -> bool:
-    return _prompt_handler() is not None
-
-
 async def queue_prompt(request, body: dict) -> tuple[int, dict]:
     """Queue ``body`` (the JSON of a ``POST /prompt``) through ComfyUI's own handler, in-process: ``(HTTP
     status, reply)``. Numbering, prompt ids, the sensitive-data split, history and the Jobs API stay
