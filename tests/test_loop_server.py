@@ -485,7 +485,9 @@ def test_the_error_of_a_failed_attempt_names_the_attempt_and_its_seed(cclient, f
 
 
 def test_an_interrupt_of_a_long_loop_queued_without_a_client(server, client):
-    g = loop_graph({}, max_attempts=1000, mode="best_of_n")
+    # each attempt sleeps 0.1 s, so the loop cannot finish on its own before the interrupt lands (undelayed, 1000
+    # attempts take about 4.5 s and a slow poll on a loaded machine could see the loop end first)
+    g = loop_graph({}, max_attempts=1000, mode="best_of_n", delay=0.1)
     prompt_id = client.queue(g.nodes, use_socket=False)
     deadline = time.monotonic() + 60
     while g.counts(client).get("body", 0) < 3:  # under way (an interrupt before the prompt starts is dropped)
