@@ -142,6 +142,29 @@ def test_the_client_groups_declare_what_the_client_imports():
     assert [re.split(r"[<>=!~ ;\[]", spec)[0] for spec in groups["dask"]] == ["distributed"]
 
 
+COMFY_INTERNALS = {"server", "execution", "comfy_execution", "nodes", "folder_paths", "comfy", "comfy_api"}
+
+
+def test_only_the_host_adapter_imports_comfyuis_internals():
+    """Every import of ComfyUI's own modules (at any depth of a function) is in nodes/host.py; the pack's own
+    ``nodes`` package is reached by relative imports only, so an absolute ``nodes`` is ComfyUI's."""
+    offenders = []
+    for path in sorted(ROOT.glob("nodes/**/*.py")) + [ROOT / "__init__.py"]:
+        if path == ROOT / "nodes" / "host.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in COMFY_INTERNALS]
+    assert not offenders, offenders
+    host = (ROOT / "nodes" / "host.py").read_text()
+    assert "comfy_execution" in host and "folder_paths" in host  # the check looks where the imports really are
+
+
 def test_the_server_exports_every_node(client):
     info = client.get("/object_info")
     ours = {k: v for k, v in info.items() if k.startswith("QG_")}
