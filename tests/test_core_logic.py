@@ -1,6 +1,7 @@
 """Unit tests of the plain logic under the logic nodes (no ComfyUI)."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -221,6 +222,18 @@ def test_equal_on_an_int_too_large_for_a_float():
     assert compare(10**400, "not_equal", math.inf)[0] is True
     assert compare(10**400, "equal", 10**400 + 1, tolerance=2)[0] is True
     assert compare(1.5, "equal", 10**400, tolerance=math.inf)[0] is True
+
+
+def test_a_regex_that_backtracks_too_much_is_stopped_with_a_message():
+    """``(a|aa)+$`` on 60 a's and a b would search for hours with ``re`` (and hang ComfyUI's worker); the ``regex``
+    module stops it at the timeout (it already answers ``(a+)+$``-style patterns at once)."""
+    started = time.monotonic()
+    message = r"matching b '\(a\|aa\)\+\$' against a \(61 characters\) took longer than 1 s: the pattern backtracks"
+    with pytest.raises(QGError, match=message):
+        compare("a" * 60 + "b", "matches_regex", "(a|aa)+$")
+    assert time.monotonic() - started < 30  # a bound on the hang, not a timing of the code
+    assert compare("a" * 60, "matches_regex", "(a|aa)+$")[0] is True  # the same pattern where it matches at once
+    assert compare("a" * 40 + "b", "matches_regex", "(a+)+$")[0] is False
 
 
 def test_is_empty():

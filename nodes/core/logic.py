@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from typing import Any, NamedTuple
 
 import numpy as np
+import regex
 import torch
 
 from .errors import QGError
@@ -196,13 +196,28 @@ def check_comparison(comparison: Any, b: Any = ABSENT, c: Any = ABSENT) -> str:
     return name
 
 
-def check_regex(pattern: Any, case_sensitive: bool = True) -> re.Pattern:
+REGEX_TIMEOUT = 1.0  # seconds one match may take; a pattern that backtracks catastrophically would hang the worker
+
+
+def check_regex(pattern: Any, case_sensitive: bool = True) -> regex.Pattern:
+    """Compile with the ``regex`` module (Python's ``re`` syntax; a requirement of transformers, so already in
+    ComfyUI's environment), whose matches take a timeout, which ``re`` has not."""
     if not isinstance(pattern, str):
         raise QGError(f"matches_regex needs b to be a STRING pattern, got {describe(pattern)}")
     try:
-        return re.compile(pattern, 0 if case_sensitive else re.IGNORECASE)
-    except re.error as e:
+        return regex.compile(pattern, regex.VERSION0 | (0 if case_sensitive else regex.IGNORECASE))
+    except regex.error as e:
         raise QGError(f"b {pattern!r} is not a valid regular expression: {e}") from None
+
+
+def regex_search(pattern: regex.Pattern, text: str) -> bool:
+    try:
+        return pattern.search(text, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        raise QGError(
+            f"matching b {pattern.pattern!r} against a ({len(text)} characters) took longer than {REGEX_TIMEOUT:g} s: "
+            "the pattern backtracks too much (nested repeats such as (a+)+); simplify it"
+        ) from None
 
 
 class _Operands(NamedTuple):
@@ -364,7 +379,7 @@ def compare(
     # matches_regex
     pattern = check_regex(b, case_sensitive)
     text = _text_operand(comparison, "a", a)
-    result = pattern.search(text) is not None
+    result = regex_search(pattern, text)
     return result, f"{describe(a)} matches regex {describe(b)}{case_note}: {_word(result)}"
 
 
