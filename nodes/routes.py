@@ -189,6 +189,7 @@ RUN_FIELDS = ("params", "client_id", "hash", *QUEUE_FIELDS)
 class Api:
     def __init__(self, legacy_user_dir: Path | None = None):
         self.seeds = SeedState()
+        self._seeding = asyncio.Lock()  # from drawing increment seeds to queueing: a rejected prompt uses up none
         self._templates: dict = {}
         self._watchers: set = set()  # running qg.batch watchers (the loop keeps only weak references to tasks)
         self.legacy_user_dir = legacy_user_dir
@@ -327,8 +328,11 @@ class Api:
         from aiohttp import web
 
         self.check_hash(template, body)
-        prompt, used = prepare(template, body.get("params"), node_specs(), self.seeds)
-        reply = await self.queue(request, body, prompt, template, {"template": template.name, "params": used})
+        async with self._seeding:
+            seeds = self.seeds.preview()
+            prompt, used = prepare(template, body.get("params"), node_specs(), seeds)
+            reply = await self.queue(request, body, prompt, template, {"template": template.name, "params": used})
+            self.seeds.commit(seeds)
         return web.json_response({**reply, "params": used})
 
     @staticmethod
@@ -351,15 +355,19 @@ class Api:
 
     @handler
     async def sweep(self, request):
-        from aiohttp import web
-
         template = self.named(request)
         fields = ("params", "sweep", "mode", "dry_run", "batch_id", "client_id", "extra_data", "hash")
         body = await _body(request, fields)
         self.check_hash(template, body)
         combos = expand_sweep(body.get("params"), body.get("sweep"), body.get("mode", "product"))
+        async with self._seeding:
+            return await self._sweep(request, template, body, combos)
+
+    async def _sweep(self, request, template: Template, body: dict, combos: list):
+        from aiohttp import web
+
         specs = node_specs()
-        seeds = self.seeds.preview() if body.get("dry_run") is True else self.seeds  # a dry run uses up no seeds
+        seeds = self.seeds.preview()  # used up once every item passed ComfyUI's validation; never by a dry run
         prepared, errors = [], {}
         for i, values in enumerate(combos):
             try:
@@ -381,6 +389,7 @@ class Api:
             except Rejected as e:
                 e.reply["error"] = f"item {i} ({json.dumps(used)[:200]}): {e.reply['error']}"
                 raise
+        self.seeds.commit(seeds)
         items = []
         for index, (prompt, used) in enumerate(prepared):
             record = {"template": template.name, "params": used, "batch_id": batch_id, "index": index}

@@ -319,6 +319,32 @@ def test_bounded_param_checks_name_the_input_at_fault(client):
     assert all("value 'z' is not one of the choices: a, b" in details for _, _, details in errors)
 
 
+def test_a_rejected_run_uses_up_no_increment_seed(client):
+    """Only a prompt that is queued takes an ``increment`` seed: not one that ComfyUI's own validation rejects
+    (an override of a parameter node's ``min`` above its value, which only the node's VALIDATE_INPUTS sees), nor
+    a re-send of a prompt id already queued (what a client retrying after a lost reply does)."""
+    name = f"rejected_{uuid.uuid4().hex[:8]}"
+    wf = seed_workflow("increment", name)  # one output, which needs both parameters (ComfyUI queues valid outputs)
+    wf["3"] = {"class_type": "QG_ParamInt", "inputs": {"name": "size", "value": 16, "min": 1, "max": 64, "step": 1}}
+    compare = {"a": ["1", 0], "comparison": "greater_equal", "b": ["3", 0]}
+    wf["4"] = {"class_type": "QG_Compare", "inputs": compare}
+    wf["2"]["inputs"]["value"] = ["4", 0]
+    assert call(client, "PUT", f"/qg/templates/{name}", {"workflow": wf})[0] == 200
+
+    def run(**body):
+        return call(client, "POST", f"/qg/templates/{name}/run", body)
+
+    for _ in range(2):
+        status, reply = run(params={"3.min": 32})
+        assert status == 400 and reply["node_errors"], reply
+    status, reply = run()
+    assert status == 200 and reply["params"]["seed"] == 7, reply
+    prompt_id = str(uuid.uuid4())
+    assert run(prompt_id=prompt_id)[1]["params"]["seed"] == 8
+    assert run(prompt_id=prompt_id)[0] == 409
+    assert run()[1]["params"]["seed"] == 9
+
+
 def test_dry_run_sweep_does_not_use_up_increment_seeds(client):
     """A dry run reports the seeds the next real run uses, and the real run then uses exactly those."""
     name = f"dry_{uuid.uuid4().hex[:8]}"

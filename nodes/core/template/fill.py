@@ -26,11 +26,17 @@ class SeedState:
         self._random = random.SystemRandom()
 
     def preview(self) -> SeedState:
-        """A copy to draw from without using up seeds: a dry run reports the seeds a real run would use next."""
+        """A copy to draw from without using up seeds: a dry run reports the seeds a real run would use next,
+        and a real run draws from one and ``commit``s it only once its prompt is queued."""
         copy = SeedState()
         with self._lock:
             copy._next = dict(self._next)
         return copy
+
+    def commit(self, preview: SeedState) -> None:
+        """Take the seeds drawn from ``preview`` as used (the caller serialises preview..commit)."""
+        with self._lock, preview._lock:
+            self._next.update(preview._next)
 
     def draw(self, template: Template, param: Param) -> int:
         low, high = int(param.minimum or 0), int(SEED_MAX if param.maximum is None else param.maximum)
