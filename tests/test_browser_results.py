@@ -20,16 +20,24 @@ SCORES = {"11": 3.0, "12": 5.5, "13": 4.0, "14": 6.5, "15": 9.0}
 DELAY = 0.6  # seconds each attempt takes (a slow probe in the body), so the page can be watched mid-run
 
 
-RENDERERS = ("classic", "vue")
+# The combinations that exist: the Vue renderer ("Nodes 2.0") is tested on the newest frontend only.
+COMBINATIONS = [(PINNED_FRONTEND, "classic"), (NEWEST_FRONTEND, "classic"), (NEWEST_FRONTEND, "vue")]
 
 
-@pytest.fixture(scope="module", params=RENDERERS, ids=[f"renderer-{r}" for r in RENDERERS])
+# Each test runs once per frontend and renderer that exist together (no skipped combinations); the server of
+# a frontend is shared by its renderers.
+pytestmark = pytest.mark.parametrize(
+    ("frontend_server", "renderer"),
+    COMBINATIONS,
+    indirect=True,
+    scope="module",
+    ids=[f"frontend-{version}-{renderer}" for version, renderer in COMBINATIONS],
+)
+
+
+@pytest.fixture(scope="module")
 def renderer(request, frontend_server):
-    """The node renderer, switched through the server's settings before the page loads (the Vue renderer is
-    tested on the newest frontend only)."""
-    version = frontend_server.name.removeprefix("frontend-")
-    if request.param == "vue" and version == PINNED_FRONTEND:
-        pytest.skip(f"the Vue renderer is tested on {NEWEST_FRONTEND}")
+    """The node renderer, switched through the server's settings before the page loads."""
     client = ComfyClient(frontend_server.url)
     try:
         client.request("POST", "/api/settings/Comfy.VueNodes.Enabled", request.param == "vue")
