@@ -26,7 +26,8 @@ if str(ROOT) not in sys.path:
 from client import Refused, Server, Unreachable  # noqa: E402
 
 PACK_NAME = "quality_gate"
-MODEL_FOLDERS = ("open_clip", "aesthetic", "clip_vision", "checkpoints")  # under <workdir>/models, per server
+# under <workdir>/models, per server
+MODEL_FOLDERS = ("open_clip", "aesthetic", "clip_scorers", "clip_vision", "checkpoints")
 CACHE_MODES = {
     "classic": ["--cache-classic"],
     "lru": ["--cache-lru", "10"],

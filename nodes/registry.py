@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import logic, loop, score, scored, template
+from . import judges, logic, loop, score, scored, template
 from .common import PACK_TAG
 
 NODES = {
@@ -18,6 +18,9 @@ NODES = {
     "QG_CombineScores": score.CombineScores,
     "QG_RankBatch": score.RankBatch,
     "QG_ZeroShotClassify": score.ZeroShotClassify,
+    "QG_HFScorerLoader": judges.HFScorerLoader,
+    "QG_PreferenceScore": judges.PreferenceScore,
+    "QG_ClipIQA": judges.ClipIQA,
     "QG_ParamText": template.ParamText,
     "QG_ParamInt": template.ParamInt,
     "QG_ParamFloat": template.ParamFloat,

@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -47,17 +46,20 @@ from .core.technical import technical_scores
 CATEGORY = "quality_gate/score"
 LOG = logging.getLogger("quality_gate")
 WEIGHT_EXTENSIONS = {".safetensors", ".pt", ".pth", ".bin", ".ckpt"}
-FOLDERS = ("open_clip", "aesthetic")
+JSON = {".json"}
+# model folders and what they list: weight files, and for clip_scorers the config.json of each model folder
+FOLDERS = {"open_clip": WEIGHT_EXTENSIONS, "aesthetic": WEIGHT_EXTENSIONS, "clip_scorers": JSON}
 NONE = "none"
 SCORER = "QG_SCORER"
 SCORES = "QG_SCORES"
 
 
 def register_folders() -> None:
-    """Add ``models/open_clip`` and ``models/aesthetic`` to ComfyUI's folders, keeping any paths that
-    ``extra_model_paths.yaml`` already gave them, and list weight files only (not sidecar ``.json``)."""
-    for name in FOLDERS:
-        host.register_model_folder(name, WEIGHT_EXTENSIONS)
+    """Add ``models/open_clip``, ``models/aesthetic`` and ``models/clip_scorers`` to ComfyUI's folders, keeping
+    any paths that ``extra_model_paths.yaml`` already gave them; list weight files only (not sidecar ``.json``),
+    and in ``clip_scorers`` the ``config.json`` that marks each model folder."""
+    for name, extensions in FOLDERS.items():
+        host.register_model_folder(name, extensions)
 
 
 def _files(folder: str) -> list[str]:
@@ -65,7 +67,7 @@ def _files(folder: str) -> list[str]:
     return host.filenames(folder)
 
 
-def _path(folder: str, name: str) -> str:
+def model_path(folder: str, name: str) -> str:
     path = host.full_path(folder, name)
     if path is None:
         folders = ", ".join(host.folder_list(folder))
@@ -87,13 +89,43 @@ def _dtype(precision: str, device) -> torch.dtype:
     return torch.float16 if host.prefers_fp16(device) else torch.float32
 
 
+class Managed:
+    """A scorer model under ComfyUI's model management: in the precision ComfyUI picks for its device (or
+    the one asked), wrapped in a ``ModelPatcher`` that ``activate`` loads with ``load_models_gpu`` for the
+    time of a scoring call, so ComfyUI can evict it before sampling."""
+
+    def __init__(self, model: torch.nn.Module, precision: str):
+        self.device = host.torch_device()
+        self.dtype = _dtype(precision, self.device)
+        self.model = model.to(self.dtype)
+        self.patcher = host.model_patcher(_Holder(self.model), self.device, host.offload_device())
+
+    def activate(self) -> torch.device:
+        host.load_models([self.patcher])
+        return self.patcher.load_device
+
+    def pixels(self, pixels: torch.Tensor, mean, std) -> torch.Tensor:
+        """Crops (0..1) normalised on the model's device, in its precision."""
+        return normalise(pixels.to(self.patcher.load_device), mean, std).to(self.dtype)
+
+    def tokens(self, tokenizer, texts: list[str]) -> torch.Tensor:
+        return tokenizer(texts).to(self.patcher.load_device)
+
+    def log_loaded(self, model_id: str, source: str, started: float) -> None:
+        LOG.info(
+            "Quality Gate: loaded encoder %s from %s (%s, %s) in %.1f s",
+            model_id,
+            source,
+            self.dtype,
+            self.device,
+            time.perf_counter() - started,
+        )
+
+
 def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> Scorer:
     started = time.perf_counter()
     model, model_id, preprocess, embed_dim = build_encoder(encoder_path, architecture)
-    load_device = host.torch_device()
-    dtype = _dtype(precision, load_device)
-    model = model.to(dtype)
-    patcher = host.model_patcher(_Holder(model), load_device, host.offload_device())
+    managed = Managed(model, precision)
     mean = tuple(preprocess.get("mean") or OPENAI_MEAN)
     std = tuple(preprocess.get("std") or OPENAI_STD)
     size = model.visual.image_size
@@ -101,32 +133,16 @@ def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> S
     from open_clip.tokenizer import SimpleTokenizer
 
     tokenizer = SimpleTokenizer(context_length=getattr(model, "context_length", 77) or 77)
-
-    def activate() -> torch.device:
-        host.load_models([patcher])
-        return patcher.load_device
-
-    def encode_images(pixels: torch.Tensor) -> torch.Tensor:
-        return model.encode_image(normalise(pixels.to(patcher.load_device), mean, std).to(dtype))
-
-    def encode_texts(texts: list[str]) -> torch.Tensor:
-        return model.encode_text(tokenizer(texts).to(patcher.load_device))
-
-    LOG.info(
-        "Quality Gate: loaded encoder %s from %s (%s, %s) in %.1f s",
-        model_id,
-        Path(encoder_path).name,
-        dtype,
-        load_device,
-        time.perf_counter() - started,
-    )
+    managed.log_loaded(model_id, Path(encoder_path).name, started)
     return Scorer(
         model_id=model_id,
         image_size=size,
         embed_dim=embed_dim,
-        encode_images=encode_images,
-        encode_texts=encode_texts,
-        activate=activate,
+        encode_images=lambda pixels: model.encode_image(managed.pixels(pixels, mean, std)),
+        encode_texts=lambda texts: model.encode_text(managed.tokens(tokenizer, texts)),
+        activate=managed.activate,
+        family="open_clip",
+        logit_scale=float(model.logit_scale.float().exp()),
     )
 
 
@@ -193,7 +209,7 @@ NAN_INF = "nan_inf"
 FLAG_TEXT = {NAN_INF: "NaN/Inf pixels", "black": "black", "white": "white", "blank": "blank"}
 
 
-def _score_output(scores: Scores, reduce: str, flags=(), **extra):
+def score_output(scores: Scores, reduce: str, flags=(), **extra):
     """The (score, scores, report) outputs plus the per-image scores as node UI text (canvas and /history).
     ``flags``: (image index, flag) pairs, in the report as ``flags: [{"image", "flag"}]`` and on the image's
     line of text."""
@@ -208,11 +224,11 @@ def _score_output(scores: Scores, reduce: str, flags=(), **extra):
     return {"ui": {"text": text, "qg_scores": [report]}, "result": (score, scores, json.dumps(report))}
 
 
-def _nan_inf(flagged: list[int]) -> list[tuple[int, str]]:
+def nan_inf(flagged: list[int]) -> list[tuple[int, str]]:
     return [(i, NAN_INF) for i in flagged]
 
 
-def _reduce_input():
+def reduce_input():
     return combo(
         REDUCTIONS,
         "max",
@@ -221,7 +237,7 @@ def _reduce_input():
     )
 
 
-def _image_input():
+def image_input():
     return socket("IMAGE", "The images to score (every image of the batch is scored).")
 
 
@@ -229,11 +245,38 @@ SCORE_OUTPUTS = ("FLOAT", SCORES, "STRING")
 SCORE_NAMES = ("score", "scores", "report")
 
 
-def _score_tooltips(what: str) -> tuple:
+def score_tooltips(what: str) -> tuple:
     return (
         f"The batch's {what}, reduced to one number by reduce.",
         "Every image's score in batch order (feeds Combine Scores and Rank Batch).",
         "JSON: metric, model, reduce, score and the per-image scores.",
+    )
+
+
+def cached_head(head: str):
+    """The aesthetic head file chosen in a loader (``none``: no head), loaded once per file version."""
+    if head == NONE:
+        return None
+    path = model_path("aesthetic", head)
+    return CACHE.get(("head", path), file_signature(path), lambda: load_head(path))
+
+
+def head_input():
+    return combo(
+        [NONE, *_files("aesthetic")],
+        NONE,
+        "Aesthetic head in models/aesthetic, e.g. sac+logos+ava1-l14-linearMSE.pth (LAION v2, about 1..10, for "
+        "OpenAI ViT-L/14) or aesthetic_predictor_v2_5.pth (for SigLIP so400m). none = no aesthetic score "
+        "(the other judges still work).",
+    )
+
+
+def precision_input():
+    return combo(
+        PRECISIONS,
+        "auto",
+        "Encoder weights precision. auto = fp16 where ComfyUI's device supports it, else fp32 (always fp32 on "
+        "the CPU). The head always runs in fp32.",
     )
 
 
@@ -270,18 +313,8 @@ class ScorerLoader(QGNode):
                     "(<weights name>.json) if there is one, else ViT-L-14-quickgelu (OpenAI ViT-L/14, which the "
                     "LAION heads expect; plain ViT-L-14 uses another activation and gives other scores).",
                 ),
-                "head": combo(
-                    [NONE, *_files("aesthetic")],
-                    NONE,
-                    "Aesthetic head in models/aesthetic, e.g. sac+logos+ava1-l14-linearMSE.pth (LAION v2, about "
-                    "1..10). none = no aesthetic score (prompt adherence and classification still work).",
-                ),
-                "precision": combo(
-                    PRECISIONS,
-                    "auto",
-                    "Encoder weights precision. auto = fp16 where ComfyUI's device supports it, else fp32 (always "
-                    "fp32 on the CPU). The head always runs in fp32.",
-                ),
+                "head": head_input(),
+                "precision": precision_input(),
             },
             "optional": {
                 "clip_vision": socket(
@@ -303,20 +336,17 @@ class ScorerLoader(QGNode):
 
     def execute(self, encoder, architecture, head, precision, clip_vision=None, unique_id=None):
         with self.errors_named(unique_id):
-            head_path = head_obj = None
-            if head != NONE:
-                head_path = _path("aesthetic", head)
-                head_obj = CACHE.get(("head", head_path), file_signature(head_path), lambda: load_head(head_path))
+            head_obj = cached_head(head)
             if clip_vision is not None:
                 return (_clip_vision_scorer(clip_vision, head_obj),)
             if encoder == NONE:
                 raise QGError("encoder is none and clip_vision is not connected: choose an encoder file")
-            encoder_path = _path("open_clip", encoder)
+            encoder_path = model_path("open_clip", encoder)
             sidecar = Path(encoder_path).with_suffix(".json")
             signature = (file_signature(encoder_path), file_signature(sidecar) if sidecar.is_file() else None)
             key = ("open_clip", encoder_path, architecture, precision)
             base = CACHE.get(key, signature, lambda: _open_clip_scorer(encoder_path, architecture, precision))
-            return (replace(base, head=head_obj),)
+            return (base.with_head(head_obj),)
 
 
 class AestheticScore(QGNode):
@@ -324,7 +354,9 @@ class AestheticScore(QGNode):
     CATEGORY = CATEGORY
     DESCRIPTION = (
         "Scores every image of the batch with the scorer's aesthetic head on its L2-normalised CLIP embedding "
-        "(LAION v2: roughly 1..10, 6+ is the top half-percent of web images; v1 runs 1-2 points hotter). "
+        "(LAION v2: roughly 1..10, 6+ is the top half-percent of web images; v1 runs 1-2 points hotter; "
+        "Aesthetic Predictor v2.5 on SigLIP: 1..10, 5.5+ is great). Judges of one batch on one scorer share a "
+        "single encode. "
         "Images are preprocessed as tensors on the scorer's device, a few at a time so memory stays bounded. "
         "An image with NaN or infinite pixels (a broken VAE decode) is not scored: its score is NaN, which never "
         "passes a threshold or wins a Retry End, and the report's flags name it (nan_inf). Shows the per-image "
@@ -332,32 +364,35 @@ class AestheticScore(QGNode):
     )
     RETURN_TYPES = SCORE_OUTPUTS
     RETURN_NAMES = SCORE_NAMES
-    OUTPUT_TOOLTIPS = _score_tooltips("aesthetic score")
+    OUTPUT_TOOLTIPS = score_tooltips("aesthetic score")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "image": _image_input(),
-                "scorer": socket(SCORER, "From Scorer Loader, with an aesthetic head."),
+                "image": image_input(),
+                "scorer": socket(SCORER, "From Scorer Loader or HF Scorer Loader, with an aesthetic head."),
             },
             "optional": {
                 "crop": combo(
                     CROPS,
-                    "center",
-                    "How a non-square image becomes the encoder's square input. center = shortest side to 224 "
-                    "and the center square (what LAION's heads were trained with); pad = the whole image, padded; "
-                    "multi = the mean score of three squares along the long side (tall and wide images).",
+                    "auto",
+                    "How an image becomes the encoder's square input. auto = the model's own preprocessing "
+                    "(center for CLIP, squash for SigLIP/v2.5); center = shortest side to the model's size and "
+                    "the center square (what LAION's heads were trained with); pad = the whole image, padded; "
+                    "multi = the mean score of three squares along the long side (tall and wide images); squash "
+                    "= the whole image resized to the square.",
                 ),
-                "reduce": _reduce_input(),
+                "reduce": reduce_input(),
             },
             "hidden": HIDDEN_ID,
         }
 
-    def execute(self, image, scorer, crop="center", reduce="max", unique_id=None):
+    def execute(self, image, scorer, crop="auto", reduce="max", unique_id=None):
         with self.errors_named(unique_id):
             values, flagged = scorer.aesthetic(image, crop, check=host.interrupt_check)
-            return _score_output(Scores(values, "aesthetic", scorer.label), reduce, _nan_inf(flagged), crop=crop)
+            used = scorer.crop if crop == "auto" else crop
+            return score_output(Scores(values, "aesthetic", scorer.label), reduce, nan_inf(flagged), crop=used)
 
 
 class PromptAdherence(QGNode):
@@ -371,17 +406,17 @@ class PromptAdherence(QGNode):
     )
     RETURN_TYPES = SCORE_OUTPUTS
     RETURN_NAMES = SCORE_NAMES
-    OUTPUT_TOOLTIPS = _score_tooltips("CLIP score")
+    OUTPUT_TOOLTIPS = score_tooltips("CLIP score")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "image": _image_input(),
+                "image": image_input(),
                 "scorer": socket(SCORER, "From Scorer Loader, with an open_clip encoder (it has the text tower)."),
                 "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "The text the images should show."}),
             },
-            "optional": {"reduce": _reduce_input()},
+            "optional": {"reduce": reduce_input()},
             "hidden": HIDDEN_ID,
         }
 
@@ -390,9 +425,7 @@ class PromptAdherence(QGNode):
             if not prompt.strip():
                 raise QGError("prompt is empty: write the text the images should match")
             values, flagged = scorer.clip_scores(image, prompt, check=host.interrupt_check)
-            return _score_output(
-                Scores(values, "clip_score", scorer.model_id), reduce, _nan_inf(flagged), prompt=prompt
-            )
+            return score_output(Scores(values, "clip_score", scorer.model_id), reduce, nan_inf(flagged), prompt=prompt)
 
 
 class TechnicalScore(QGNode):
@@ -405,13 +438,13 @@ class TechnicalScore(QGNode):
     )
     RETURN_TYPES = SCORE_OUTPUTS
     RETURN_NAMES = SCORE_NAMES
-    OUTPUT_TOOLTIPS = _score_tooltips("technical score (0..10)")
+    OUTPUT_TOOLTIPS = score_tooltips("technical score (0..10)")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
-            "required": {"image": _image_input()},
-            "optional": {"reduce": _reduce_input()},
+            "required": {"image": image_input()},
+            "optional": {"reduce": reduce_input()},
             "hidden": HIDDEN_ID,
         }
 
@@ -420,7 +453,7 @@ class TechnicalScore(QGNode):
             values, details = technical_scores(image)
             flags = [(i, flag) for i, d in enumerate(details) for flag in d["flags"]]
             scores = Scores([float(v) for v in values], "technical", "technical")
-            return _score_output(scores, reduce, flags, details=details)
+            return score_output(scores, reduce, flags, details=details)
 
 
 class CombineScores(QGNode):
@@ -432,7 +465,7 @@ class CombineScores(QGNode):
     )
     RETURN_TYPES = ("FLOAT", SCORES)
     RETURN_NAMES = ("score", "scores")
-    OUTPUT_TOOLTIPS = _score_tooltips("combined score")[:2]
+    OUTPUT_TOOLTIPS = score_tooltips("combined score")[:2]
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -446,7 +479,7 @@ class CombineScores(QGNode):
                 "weight_b": weight(1.0),
                 "scores_c": socket(SCORES, "Per-image scores of the same batch."),
                 "weight_c": weight(1.0),
-                "reduce": _reduce_input(),
+                "reduce": reduce_input(),
             },
             "hidden": HIDDEN_ID,
         }
@@ -645,4 +678,5 @@ def setup() -> None:
         LOG.warning("Quality Gate: %s", e)
 
 
-SHOWS_SCORES = (AestheticScore, PromptAdherence, TechnicalScore, ZeroShotClassify)  # nodes with per-image UI
+# nodes with per-image UI (nodes/judges.py adds its own)
+SHOWS_SCORES = [AestheticScore, PromptAdherence, TechnicalScore, ZeroShotClassify]

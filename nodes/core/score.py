@@ -11,6 +11,8 @@ Head formats (see ``tests/fixtures/laion/README.md``), detected from key names a
 - LAION v2 ReLU (``layers.{0,3,6,9,11}``: ReLU after each of the first four Linears): kept as an MLP.
 - LAION v1 (bare ``weight`` [1, D] and ``bias``): a linear map of any width D.
 - simulacra (``linear.weight`` / ``linear.bias``): the normalised embedding is multiplied by sqrt(D) first.
+- Aesthetic Predictor v2.5 (``scoring_head.{0,2,4,6,8}``, Linear layers with Dropout between, on SigLIP
+  so400m's 1152-wide pooled embedding): folded like LAION v2 linear; its scores run 1..10.
 Every head takes the L2-normalised image embedding.
 """
 
@@ -19,10 +21,11 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import weakref
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -35,7 +38,7 @@ from .technical import non_finite, rgb_images
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 DEFAULT_ARCHITECTURE = "ViT-L-14-quickgelu"
-CROPS = ("center", "pad", "multi")
+CROPS = ("auto", "center", "pad", "multi", "squash")  # auto: the scorer's own preprocessing
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ROUNDER = 1.5 * 2**23  # float32 v + ROUNDER, 0 <= v <= 255: v rounded to a whole number (half to even), held
@@ -45,6 +48,8 @@ CHUNK = 16  # images encoded at a time: bounds memory for any batch size (smalle
 TEXT_CACHE = 256  # prompts whose embeddings a scorer keeps
 LOGIT_SCALE = 100.0  # CLIP's trained temperature, used for zero-shot probabilities
 RELU_LAYOUT = (0, 3, 6, 9, 11)
+V2_5_WIDTH = 1152  # SigLIP so400m's embedding, the one Aesthetic Predictor v2.5's head was trained on
+EMBEDDING_CACHE = 4  # image batches whose embeddings a scorer keeps (judges of one batch share one encode)
 LFS_MAGIC = b"version https://git-lfs"
 
 
@@ -57,7 +62,7 @@ def file_signature(path: str | Path) -> tuple:
     return (str(path), stat.st_size, stat.st_mtime_ns)
 
 
-def _describe_bad_start(head: bytes) -> str | None:
+def describe_bad_start(head: bytes) -> str | None:
     text = head.lstrip()[:64].lower()
     if head.startswith(LFS_MAGIC):
         return "a Git LFS pointer (the repository was cloned without git-lfs; download the real file)"
@@ -81,7 +86,7 @@ def load_weights(path: str | Path, what: str) -> dict:
         raise QGError(f"{what} file {path.name} is empty (0 bytes); download it again")
     with path.open("rb") as f:
         head = f.read(256)
-    bad = _describe_bad_start(head)
+    bad = describe_bad_start(head)
     if bad:
         raise QGError(f"{what} file {path.name} is {bad}, not {what} weights")
     try:
@@ -168,6 +173,10 @@ def _relu_mlp(layers) -> torch.nn.Module:
 def head_from_state_dict(state: dict, name: str = "") -> Head:
     """Recognise a head format from its keys and shapes (module docstring) and build it."""
     keys = set(state)
+    if any(k.startswith("scoring_head.") for k in keys):
+        weight, bias = _fold(_linear_layers(state, "scoring_head."))
+        kind = "aesthetic_v2_5" if weight.shape[0] == V2_5_WIDTH else "aesthetic_v2_5_layout"
+        return Head(kind, weight.shape[0], name, weight=weight, bias=bias)
     if any(k.startswith("layers.") for k in keys):
         layers = _linear_layers(state, "layers.")
         width = layers[0][1].shape[1]
@@ -187,7 +196,8 @@ def head_from_state_dict(state: dict, name: str = "") -> Head:
     shown = ", ".join(sorted(keys)[:6])
     raise QGError(
         f"{name or 'the file'} is not an aesthetic head this pack knows: keys {shown}; expected LAION v2 "
-        "(layers.N.weight/bias), LAION v1 (weight, bias) or simulacra (linear.weight, linear.bias)"
+        "(layers.N.weight/bias), LAION v1 (weight, bias), simulacra (linear.weight, linear.bias) or Aesthetic "
+        "Predictor v2.5 (scoring_head.N.weight/bias)"
     )
 
 
@@ -223,12 +233,72 @@ def sidecar(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
-def encoder_config(weights: str | Path, architecture: str) -> tuple[str, dict, dict]:
+def _shape_of(cfg: dict) -> tuple | None:
+    """What the weights of an open_clip ViT config look like: (embed dim, vision width, layers, patch, image
+    size, text width, layers, context length); None for configs whose towers come from timm or the HF hub."""
+    vision, text = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
+    if vision.get("timm_model_name") or text.get("hf_model_name") or not isinstance(vision.get("layers"), int):
+        return None
+    size = vision.get("image_size", 224)
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    return (
+        cfg.get("embed_dim"),
+        vision.get("width", 768),
+        vision["layers"],
+        vision.get("patch_size", 16),
+        size,
+        text.get("width", 512),
+        text.get("layers", 12),
+        text.get("context_length", 77),
+    )
+
+
+def _shape_in(state: dict) -> tuple | None:
+    """The same shape read from an open_clip (or OpenAI) ViT state dict; None when its keys are not that layout."""
+    try:
+        conv, pos = state["visual.conv1.weight"], state["visual.positional_embedding"]
+        proj, tokens = state["visual.proj"], state["positional_embedding"]
+    except KeyError:
+        return None
+
+    def depth(prefix: str) -> int:
+        return len({k[len(prefix) :].split(".")[0] for k in state if k.startswith(prefix)})
+
+    grid = round(math.sqrt(pos.shape[0] - 1))
+    return (
+        proj.shape[1],
+        conv.shape[0],
+        depth("visual.transformer.resblocks."),
+        conv.shape[-1],
+        grid * conv.shape[-1],
+        tokens.shape[1],
+        depth("transformer.resblocks."),
+        tokens.shape[0],
+    )
+
+
+def detect_architecture(state: dict) -> str | None:
+    """The open_clip model name whose shapes the weights have (``auto`` without a sidecar): the default
+    ``ViT-L-14-quickgelu`` when it fits (OpenAI ViT-L/14, the LAION heads' encoder), else the shortest fitting
+    name (``ViT-H-14`` for HPSv2's fine-tune, not its ``-quickgelu`` twin, whose weights look the same); None
+    when no built-in config fits."""
+    shape = _shape_in(state)
+    if shape is None:
+        return None
+    open_clip = require_open_clip()
+    fits = [name for name in open_clip.list_models() if _shape_of(open_clip.get_model_config(name) or {}) == shape]
+    if DEFAULT_ARCHITECTURE in fits:
+        return DEFAULT_ARCHITECTURE
+    return min(fits, key=lambda name: (len(name), name)) if fits else None
+
+
+def encoder_config(weights: str | Path, architecture: str, state: dict | None = None) -> tuple[str, dict, dict]:
     """(model id, open_clip model config, preprocess config) for an encoder file.
 
     ``auto`` reads the sidecar ``<weights stem>.json`` (an open_clip model config, or ``{"model_cfg": ...,
-    "preprocess_cfg": ...}`` as open_clip's hub configs are) and falls back to ``ViT-L-14-quickgelu``, the
-    encoder the LAION heads were trained on."""
+    "preprocess_cfg": ...}`` as open_clip's hub configs are); without one it recognises the built-in config
+    the weights' shapes fit (``state``, see ``detect_architecture``) and falls back to ``ViT-L-14-quickgelu``,
+    the encoder the LAION heads were trained on."""
     weights = Path(weights)
     if architecture == "auto" and sidecar(weights).is_file():
         try:
@@ -245,7 +315,9 @@ def encoder_config(weights: str | Path, architecture: str) -> tuple[str, dict, d
                 "(needs embed_dim and vision_cfg)"
             )
         return f"{weights.stem} ({sidecar(weights).name})", cfg, preprocess
-    name = DEFAULT_ARCHITECTURE if architecture == "auto" else architecture
+    name = architecture
+    if architecture == "auto":
+        name = (detect_architecture(state) if state is not None else None) or DEFAULT_ARCHITECTURE
     cfg = require_open_clip().get_model_config(name)
     if cfg is None:
         raise QGError(f"architecture {name!r} is not an open_clip model name (see open_clip.list_models())")
@@ -259,8 +331,8 @@ def build_encoder(weights: str | Path, architecture: str) -> tuple[torch.nn.Modu
     from open_clip.convert import convert_state_dict
     from open_clip.model import CLIP, CustomTextCLIP
 
-    model_id, cfg, preprocess = encoder_config(weights, architecture)
     state = load_weights(weights, "an open_clip encoder")
+    model_id, cfg, preprocess = encoder_config(weights, architecture, state)
     cfg = dict(cfg)
     text_cfg = cfg.get("text_cfg", {})
     if text_cfg.get("hf_model_name") or text_cfg.get("hf_tokenizer_name"):
@@ -345,12 +417,16 @@ def crop_images(images: torch.Tensor, size: int, mode: str = "center") -> tuple[
     - ``pad``: longest side to ``size``, then padded to a square with the normalisation mean (nothing is cut).
     - ``multi``: shortest side to ``size``, then three squares along the long side (start, center, end); a
       near-square image gives one. Scores of an image's crops are averaged.
+    - ``squash``: the whole image resized to the square, aspect ratio not kept (SigLIP's own preprocessing).
+    - ``auto``: ``center`` here; a ``Scorer`` replaces it with its model's own preprocessing first.
     """
     if mode not in CROPS:
         raise QGError(f"crop must be one of {', '.join(CROPS)}, got {mode!r}")
     images = rgb_images(images)
     b, h, w, _ = images.shape
-    if mode == "pad":
+    if mode == "squash":
+        crops, owners = _eight_bit_resized(images, size, size), list(range(b))
+    elif mode == "pad":
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         x = _eight_bit_resized(images, nh, nw)
@@ -394,12 +470,18 @@ def per_image_mean(values: torch.Tensor, owners: list[int], batch: int) -> torch
 
 @dataclass
 class Scorer:
-    """What ``QG_ScorerLoader`` outputs (``QG_SCORER``): an image encoder, optional text encoder and head.
+    """What the scorer loaders output (``QG_SCORER``): an image encoder, optional text encoder and head.
 
-        ``encode_images(pixels01)`` takes [N, 3, S, S] pixels in 0..1 (already cropped) and returns [N, D]
-        embeddings; ``encode_texts(list[str])`` returns [N, D] or is None for an image-only encoder. The node layer
-        builds these around ComfyUI's model management: ``activate()`` loads the encoder onto ComfyUI's device (evicting
-    other models as needed) and returns that device; it is called once per scoring call."""
+    ``encode_images(pixels01)`` takes [N, 3, S, S] pixels in 0..1 (already cropped) and returns [N, D]
+    embeddings; ``encode_texts(list[str])`` returns [N, D] or is None for an image-only encoder. The node layer
+    builds these around ComfyUI's model management: ``activate()`` loads the encoder onto ComfyUI's device
+    (evicting other models as needed) and returns that device; it is called once per scoring call.
+
+    ``family`` says what the encoder is (``open_clip``, ``hf_clip``, ``siglip``, ``clip_vision``): the preference
+    score follows it. ``logit_scale`` is the model's own trained temperature (exp'd), ``crop`` its own
+    preprocessing (what ``auto`` means). The embeddings of the last ``EMBEDDING_CACHE`` image batches are kept
+    by tensor identity, so every judge of one batch on one scorer shares a single encode (``encodes`` counts
+    the batches that went through the encoder)."""
 
     model_id: str
     image_size: int
@@ -409,7 +491,12 @@ class Scorer:
     head: Head | None = None
     activate: Callable[[], torch.device] = lambda: torch.device("cpu")
     chunk: int = CHUNK
+    family: str = "open_clip"
+    logit_scale: float = LOGIT_SCALE
+    crop: str = "center"
+    encodes: int = field(default=0, compare=False)
     _texts: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _batches: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self):
         if self.head is not None and self.head.width != self.embed_dim:
@@ -419,25 +506,48 @@ class Scorer:
                 "need ViT-L-14-quickgelu, 768)"
             )
 
+    def with_head(self, head: Head | None) -> Scorer:
+        """The same encoder with another head (or none); text and image embedding caches are shared."""
+        return replace(self, head=head)
+
     @property
     def label(self) -> str:
         return f"{self.model_id} + {self.head.name} ({self.head.kind})" if self.head else self.model_id
 
-    def _crop_embeddings(self, images: torch.Tensor, crop: str, check):
-        """(L2-normalised crop embeddings on the CPU, the image each crop belongs to, images in the chunk, which
-        of them hold NaN or infinite pixels), for ``chunk`` images at a time. ``check`` runs before each chunk
+    def _encode(self, images: torch.Tensor, crop: str, check) -> list[tuple]:
+        """Per chunk of ``chunk`` images: (L2-normalised crop embeddings on the CPU, the image each crop belongs
+        to, images in the chunk, which of them hold NaN or infinite pixels). ``check`` runs before each chunk
         (ComfyUI's interrupt check). The 8-bit conversion would clip such pixels into ordinary ones (NaN to 0,
         +inf to 255), so they are found first (one sum per image, exact only for suspects)."""
-        device = self.activate()
+        device, chunks = self.activate(), []
         for start in range(0, images.shape[0], self.chunk):
             if check is not None:
                 check()
             part = images[start : start + self.chunk].to(device)
             pixels, owners = crop_images(part, self.image_size, crop)
             bad = non_finite(rgb_images(part)).cpu()
-            yield F.normalize(self.encode_images(pixels).float(), dim=-1).cpu(), owners, part.shape[0], bad
+            chunks.append((F.normalize(self.encode_images(pixels).float(), dim=-1).cpu(), owners, part.shape[0], bad))
+        self.encodes += 1
+        return chunks
 
-    def image_embeddings(self, images: torch.Tensor, crop: str = "center", check=None):
+    def _crop_embeddings(self, images: torch.Tensor, crop: str, check) -> list[tuple]:
+        """``_encode``'s chunks for this batch, from the cache when the same tensor (same object, storage,
+        shape and in-place version) was encoded with the same crop: ComfyUI hands every node linked to one
+        output the same tensor, so the judges of a batch share one encode. ``auto`` is the model's own crop."""
+        crop = self.crop if crop == "auto" else crop
+        version = getattr(images, "_version", None) if not images.is_inference() else None
+        key = (id(images), images.data_ptr(), tuple(images.shape), version, crop)
+        entry = self._batches.get(key)
+        if entry is not None and entry[0]() is images:
+            self._batches.move_to_end(key)
+            return entry[1]
+        chunks = self._encode(images, crop, check)
+        self._batches[key] = (weakref.ref(images), chunks)
+        while len(self._batches) > EMBEDDING_CACHE:
+            self._batches.popitem(last=False)
+        return chunks
+
+    def image_embeddings(self, images: torch.Tensor, crop: str = "auto", check=None):
         """(L2-normalised [B, D] embeddings of every image (``multi``: of the mean of its crops' embeddings),
         the 0-based indices of images with NaN or infinite pixels, whose rows are NaN)."""
         rows, flagged, done = [], [], 0
@@ -461,7 +571,9 @@ class Scorer:
     def text_embeddings(self, texts: list[str]) -> torch.Tensor:
         """L2-normalised [N, D] text embeddings, cached per text (the last ``TEXT_CACHE`` texts)."""
         if self.encode_texts is None:
-            raise QGError(f"{self.model_id} has no text encoder: use an open_clip encoder for text")
+            raise QGError(
+                f"{self.model_id} has no text encoder: use an open_clip encoder or a Hugging Face CLIP folder"
+            )
         missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
         if missing:
             self.activate()
@@ -473,27 +585,64 @@ class Scorer:
             self._texts.popitem(last=False)
         return torch.stack([self._texts[t] for t in texts])
 
-    def aesthetic(self, images: torch.Tensor, crop: str = "center", check=None) -> tuple[list[float], list[int]]:
+    def aesthetic(self, images: torch.Tensor, crop: str = "auto", check=None) -> tuple[list[float], list[int]]:
         """(aesthetic score of every image, indices of images with NaN/Inf pixels: scored NaN)."""
         if self.head is None:
             raise QGError(f"scorer {self.model_id} has no aesthetic head: choose a head in the Scorer Loader")
         return self.per_image(images, crop, self.head, check)
 
     def clip_scores(
-        self, images: torch.Tensor, prompt: str, crop: str = "center", check=None
+        self, images: torch.Tensor, prompt: str, crop: str = "auto", check=None
     ) -> tuple[list[float], list[int]]:
         """(CLIP score 100 * max(cos, 0) of each image against the prompt, indices of images with NaN/Inf
         pixels: scored NaN)."""
         text = self.text_embeddings([prompt])[0]
         return self.per_image(images, crop, lambda emb: (100 * (emb @ text)).clamp(min=0), check)
 
+    @property
+    def preference_scale(self) -> float:
+        """The factor on the cosine in the preference score: PickScore (a Hugging Face CLIP) multiplies by
+        its trained ``logit_scale.exp()``; HPSv2 (an open_clip fine-tune) scores the bare cosine."""
+        return self.logit_scale if self.family == "hf_clip" else 1.0
+
+    def preference(self, images: torch.Tensor, prompt: str, check=None) -> tuple[list[float], list[int]]:
+        """(preference score of each image for the prompt, as the published scorers compute it: the cosine of
+        the L2-normalised image and prompt embeddings times ``preference_scale``; indices of NaN/Inf images)."""
+        text, scale = self.text_embeddings([prompt])[0], self.preference_scale
+        return self.per_image(images, "auto", lambda emb: scale * (emb @ text), check)
+
+    def clip_iqa(self, images: torch.Tensor, pairs: list[tuple[str, str]], check=None):
+        """(CLIP-IQA score 0..1 of each image: per antonym pair the softmax of 100 * cosine over (positive,
+        negative), the positive's share, averaged over the pairs; indices of NaN/Inf images)."""
+        texts = self.text_embeddings([t for pair in pairs for t in pair]).view(len(pairs), 2, -1)
+
+        def score(emb):
+            return (LOGIT_SCALE * torch.einsum("nd,pkd->npk", emb, texts)).softmax(dim=-1)[..., 0].mean(dim=-1)
+
+        return self.per_image(images, "auto", score, check)
+
     def classify(self, labels: list[str], images: torch.Tensor | None = None, text: str | None = None, check=None):
         """(zero-shot probabilities [N, L] of each image (or the one text) over the labels (softmax of
         100*cos), the indices of images with NaN/Inf pixels, whose rows are NaN)."""
-        query, flagged = self.image_embeddings(images, "center", check) if images is not None else (None, [])
+        query, flagged = self.image_embeddings(images, "auto", check) if images is not None else (None, [])
         if query is None:
             query = self.text_embeddings([text])
         return (LOGIT_SCALE * query @ self.text_embeddings(labels).T).softmax(dim=-1), flagged
+
+
+def parse_pairs(pairs: str) -> list[tuple[str, str]]:
+    """CLIP-IQA antonym pairs, one per line as ``positive | negative``; blank lines are ignored."""
+    found = []
+    for number, line in enumerate(pairs.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [part.strip() for part in line.split("|")]
+        if len(parts) != 2 or not all(parts):
+            raise QGError(f"pairs line {number} ({line.strip()[:80]!r}) is not 'positive text | negative text'")
+        found.append((parts[0], parts[1]))
+    if not found:
+        raise QGError("pairs is empty: write one 'positive | negative' pair per line, e.g. Good photo. | Bad photo.")
+    return found
 
 
 def parse_labels(labels: str) -> list[str]:

@@ -8,6 +8,8 @@
 - QGTest_SeedScore: a deterministic score from a seed (a JSON table {seed: score} with a default); counts
   its executions per label.
 - QGTest_Noise: a 1-image IMAGE of the given size filled from a seed (a big loop body for memory tests).
+- QGTest_ScorerEncodes: an output node showing how many image batches a QG_SCORER has run through its encoder
+  (run after the judges linked to its ``after_*`` inputs).
 - QGTest_ImageLatent / QGTest_LatentImage: an IMAGE batch as a LATENT (its RGB as the samples' channels, no VAE)
   and back, so tests can follow latents by their pixels.
 """
@@ -120,6 +122,23 @@ class Record:
     def run(self, label, value):
         _count(label)
         return {"ui": {"qg_record": [{"label": label, "type": type(value).__name__, "value": _jsonable(value)}]}}
+
+
+class ScorerEncodes:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"scorer": (ANY, {})},
+            "optional": {"after_a": (ANY, {}), "after_b": (ANY, {}), "after_c": (ANY, {})},
+        }
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    CATEGORY = "qg_testing"
+
+    def run(self, scorer, **after):
+        return {"ui": {"qg_encodes": [scorer.encodes]}}
 
 
 class EagerSwitch:
@@ -237,6 +256,7 @@ NODE_CLASS_MAPPINGS = {
     "QGTest_Tensor": Tensor,
     "QGTest_Probe": Probe,
     "QGTest_Record": Record,
+    "QGTest_ScorerEncodes": ScorerEncodes,
     "QGTest_EagerSwitch": EagerSwitch,
     "QGTest_SeedScore": SeedScore,
     "QGTest_Noise": Noise,
