@@ -103,7 +103,7 @@ def bench_encoder(arch: str, rounds: int) -> dict:
     scorer = scorer_for(model, head)
     runs = {
         "bare": lambda: model.encode_image(ready),
-        "ours": lambda: scorer.aesthetic(batch)[0],
+        "ours": lambda: scorer.aesthetic(batch[:])[0],  # a new tensor object: encoded, not the cached embeddings
         "pil_loop": lambda: pil_loop(model, head, batch),
         "prep": lambda: crop_images(batch, 224, "center"),  # the preprocessing alone: ours - bare, mostly
     }

@@ -67,6 +67,8 @@ SPECS = {
     "QG_TechnicalScore": "image:IMAGE reduce:COMBO -> score:FLOAT scores:QG_SCORES report:STRING",
     "QG_PromptAdherence": "image:IMAGE scorer:QG_SCORER prompt:STRING reduce:COMBO -> score:FLOAT "
     "scores:QG_SCORES report:STRING",
+    "QG_PreferenceScore": "image:IMAGE scorer:QG_SCORER prompt:STRING reduce:COMBO values:COMBO -> score:FLOAT "
+    "scores:QG_SCORES report:STRING",
     "QG_CombineScores": "scores_a:QG_SCORES weight_a:FLOAT scores_b:QG_SCORES weight_b:FLOAT scores_c:QG_SCORES "
     "weight_c:FLOAT reduce:COMBO -> score:FLOAT scores:QG_SCORES",
     "QG_SaveImageWithScores": "images:IMAGE filename_prefix:STRING scores_a:QG_SCORES scores_b:QG_SCORES "
@@ -141,6 +143,7 @@ class Example:
 
 SD15 = "v1-5-pruned-emaonly.safetensors"
 ENCODER = "open_clip_model.safetensors"
+HPS = "HPS_v2.1_compressed.pt"  # HPSv2.1's published checkpoint (open_clip ViT-H-14 in {"state_dict"})
 HEAD = "sac+logos+ava1-l14-linearMSE.pth"
 NEGATIVE = "blurry, low quality, ugly, deformed, watermark"
 
@@ -187,8 +190,8 @@ def technical(id_, image, title="Technical score", reduce="max", group="Quality 
     return Node(id_, "QG_TechnicalScore", title, group, {"reduce": reduce}, {"image": image})
 
 
-def scorer(id_, head=HEAD, title="Scorer (open_clip ViT-L/14)"):
-    widgets = {"encoder": ENCODER, "architecture": "auto", "head": head, "precision": "auto"}
+def scorer(id_, head=HEAD, title="Scorer (open_clip ViT-L/14)", encoder=ENCODER):
+    widgets = {"encoder": encoder, "architecture": "auto", "head": head, "precision": "auto"}
     return Node(id_, "QG_ScorerLoader", title, "Model loading", widgets)
 
 
@@ -328,28 +331,28 @@ def sdxl_refiner_best_of_n() -> Example:
 
 
 def best_of_n_saved_with_scores() -> Example:
-    """Best of N seeds by a weighted mix of a prompt-conditioned judge and the technical score; the kept image is
-    saved with each judge's score, the mix, its seed and attempt in the PNG. The judge is Prompt Adherence here;
-    Preference Score (HPSv2 / PickScore) takes the same inputs and drops in for it."""
+    """Best of N seeds by a weighted mix of the human-preference score (HPSv2.1) and the technical score; the
+    kept image is saved with each judge's score, the mix, its seed and attempt in the PNG. PickScore (HF Scorer
+    Loader) drops in for HPSv2.1 with the weight 0.25 instead of 20 (its scale is logit_scale x cosine)."""
     prompt = "a red fox in a snowy forest, morning light, detailed fur"
 
     def judges(first, image, group, title):
-        adherence = Node(
+        preference = Node(
             first,
-            "QG_PromptAdherence",
-            f"{title}: prompt adherence",
+            "QG_PreferenceScore",
+            f"{title}: human preference (HPSv2.1)",
             group,
-            {"prompt": "", "reduce": "max"},
+            {"prompt": "", "reduce": "max", "values": "score"},
             {"image": image, "scorer": (3, 0), "prompt": (1, 0)},
         )
-        return [adherence, technical(first + 1, image, f"{title}: technical", group=group)]
+        return [preference, technical(first + 1, image, f"{title}: technical", group=group)]
 
     return Example(
         "best_of_n_saved_with_scores",
         [
             Node(1, "PrimitiveStringMultiline", "Prompt", "Prompts", {"value": prompt}),
             checkpoint(2),
-            scorer(3, "none", "Scorer (open_clip ViT-L/14, no head needed)"),
+            scorer(3, "none", "Scorer (HPSv2.1: open_clip ViT-H-14, no head)", HPS),
             Node(4, "CLIPTextEncode", "Positive prompt", "Prompts", {"text": ""}, {"clip": (2, 1), "text": (1, 0)}),
             encode(5, NEGATIVE, (2, 1), "Negative prompt"),
             Node(
@@ -362,9 +365,9 @@ def best_of_n_saved_with_scores() -> Example:
             Node(
                 12,
                 "QG_CombineScores",
-                "Weighted mix (0.2 x adherence + 1 x technical)",
+                "Weighted mix (20 x HPS preference + 1 x technical)",
                 "Quality gate",
-                {"weight_a": 0.2, "weight_b": 1.0, "weight_c": 0.0, "reduce": "max"},
+                {"weight_a": 20.0, "weight_b": 1.0, "weight_c": 0.0, "reduce": "max"},
                 {"scores_a": (10, 1), "scores_b": (11, 1)},
             ),
             Node(
@@ -372,7 +375,7 @@ def best_of_n_saved_with_scores() -> Example:
                 "QG_RetryEnd",
                 "Keep the best of N",
                 "Quality gate",
-                {"threshold": 6.0, "mode": "best_of_n", "on_fail": "return_best"},
+                {"threshold": 0.55, "mode": "best_of_n", "on_fail": "return_best"},
                 {"loop": (6, 0), "candidate": (9, 0), "score": (12, 0)},
             ),
             *judges(14, (13, 0), "Post-processing", "Kept image"),
@@ -833,6 +836,7 @@ SHOWS_AFTER_RUN = {
     "QG_RetryEnd": 90,
     "QG_AestheticScore": 60,
     "QG_PromptAdherence": 60,
+    "QG_PreferenceScore": 60,
     "QG_TechnicalScore": 60,
     "QG_CombineScores": 60,
     "QG_SaveImageWithScores": 240,
@@ -843,6 +847,7 @@ MULTILINE = {
     "QG_ZeroShotClassify",
     "QG_ParamChoice",
     "QG_PromptAdherence",
+    "QG_PreferenceScore",
 }
 
 

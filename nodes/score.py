@@ -148,6 +148,10 @@ def _open_clip_scorer(encoder_path: str, architecture: str, precision: str) -> S
 
 def _clip_vision_scorer(clip_vision, head) -> Scorer:
     """A scorer on ComfyUI's own CLIP vision model (``CLIPVisionLoader``): image embeddings only."""
+    if not all(hasattr(clip_vision, a) for a in ("patcher", "model", "encode_image", "image_size", "load_device")):
+        raise QGError(
+            f"clip_vision must be a CLIP_VISION model from CLIPVisionLoader, got {type(clip_vision).__name__}"
+        )
 
     def activate() -> torch.device:
         host.load_models([clip_vision.patcher])
@@ -160,6 +164,7 @@ def _clip_vision_scorer(clip_vision, head) -> Scorer:
     projection = clip_vision.model.visual_projection
     return Scorer(
         model_id=f"ComfyUI CLIP vision ({clip_vision.image_size} px)",
+        family="clip_vision",
         image_size=int(clip_vision.image_size),
         embed_dim=int(projection.out_features),
         encode_images=encode_images,

@@ -46,6 +46,26 @@ class Graph:
         return {k[: -len(prefix)]: v for k, v in client.get("/qgtest/counts").items() if k.endswith(prefix)}
 
 
+def run_ok(client: ComfyClient, graph, timeout: float = 300):
+    """Run a graph (a ``Graph`` or its nodes) and require success."""
+    result = client.run(getattr(graph, "nodes", graph), timeout=timeout)
+    assert result.status == "success", result.error
+    return result
+
+
+def batch_of(graph, *links):
+    """One IMAGE batch of several IMAGE links (ComfyUI's ImageBatch, two at a time)."""
+    out = links[0]
+    for link in links[1:]:
+        out = graph.out(graph.add("ImageBatch", image1=out, image2=link))
+    return out
+
+
+def report_of(result, node: str) -> dict:
+    """The score report a score node showed (its ``qg_scores`` UI)."""
+    return result.outputs[node]["qg_scores"][0]
+
+
 def recorded(result, node: str):
     """The value a QGTest_Record node received, as JSON (tensors as {"tensor": shape, "sum": ...})."""
     return result.outputs[node]["qg_record"][0]["value"]

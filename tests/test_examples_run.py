@@ -3,8 +3,9 @@
 - checkpoint examples on the random-weight SD15 checkpoint (dev/random_checkpoint.py, built once and cached in
   ``.qg-cache/``), linked into the server's checkpoints folder under every file name the examples use, at 64 px
   and 3-4 steps, so KSampler, VAE decode/encode and the upscale really run;
-- scoring examples on a small random-weight open_clip model and aesthetic head (tests/scoring_models.py) placed
-  under the file names the examples use;
+- scoring examples on small random-weight open_clip models (a ViT-L/14-wide one and an HPSv2.1-shaped
+  ``{"state_dict"}`` .pt) and an aesthetic head (tests/scoring_models.py) placed under the file names the
+  examples use;
 - the templates through the pack's routes with the pack's client (client/).
 """
 
@@ -18,7 +19,7 @@ import torch
 from harness import ComfyClient, ComfyServer
 from PIL import Image
 from random_checkpoint import install
-from scoring_models import save_clip, save_v1_head, tiny_config
+from scoring_models import save_clip, save_hps, save_v1_head, tiny_config
 
 from client import Client
 
@@ -41,6 +42,7 @@ def examples_server(tmp_path_factory):
     for name in CHECKPOINTS:
         install(srv.model_dir("checkpoints"), name)
     save_clip(srv.model_dir("open_clip"), "open_clip_model", tiny_config(), seed=5)
+    save_hps(srv.model_dir("open_clip"), "HPS_v2.1_compressed", seed=5)
     torch.manual_seed(5)
     save_v1_head(srv.model_dir("aesthetic") / "sac+logos+ava1-l14-linearMSE.pth", torch.randn(768), bias=5.0)
     srv.start()
@@ -152,12 +154,13 @@ def test_best_of_n_saved_with_scores_writes_the_judges_mix_seed_and_attempt_into
     chunk = json.loads(png.text["quality_gate"])
     assert chunk == result.outputs["16"]["quality_gate"][0]
     assert chunk["loop"] == {**best, "attempts": 2}
-    adherence, technical = chunk["scores"]
-    assert (adherence["metric"], technical["metric"]) == ("clip_score", "technical")
-    assert adherence["value"] == result.outputs["14"]["qg_scores"][0]["scores"][0]
+    preference, technical = chunk["scores"]
+    assert (preference["metric"], technical["metric"]) == ("preference", "technical")
+    assert "HPS_v2.1_compressed" in preference["model"]
+    assert preference["value"] == result.outputs["14"]["qg_scores"][0]["scores"][0]
     assert technical["value"] == result.outputs["15"]["qg_scores"][0]["scores"][0]
     # the kept image's judges, mixed with the example's weights, give the score the loop kept it for
-    assert (0.2 * adherence["value"] + technical["value"]) / 1.2 == pytest.approx(best["score"], rel=1e-5)
+    assert (20 * preference["value"] + technical["value"]) / 21 == pytest.approx(best["score"], rel=1e-5)
 
 
 def test_model_by_subject_loads_only_the_chosen_checkpoint(run, examples_server):

@@ -7,13 +7,7 @@ import json
 
 import pytest
 from harness import PromptRejected
-from helpers import Graph, recorded
-
-
-def run_ok(client, graph):
-    result = client.run(graph.nodes)
-    assert result.status == "success", result.error
-    return result
+from helpers import Graph, recorded, run_ok
 
 
 def run_error(client, graph):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from harness import ComfyClient, PromptRejected
-from helpers import Graph, recorded
+from helpers import Graph, recorded, run_ok
 
 EVENT_FIELDS = {
     "prompt_id",
@@ -54,12 +54,6 @@ def loop_graph(scores=None, max_attempts=4, threshold=6.0, mode="until_threshold
 
 def results(result, g):
     return [recorded(result, r) for r in g.records[:5]] + [json.loads(recorded(result, g.records[5]))]
-
-
-def run_ok(client, g, timeout=300):
-    result = client.run(g.nodes, timeout=timeout)
-    assert result.status == "success", result.error
-    return result
 
 
 def outside_runs(server) -> int:

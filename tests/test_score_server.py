@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 from harness import ComfyClient
-from helpers import recorded
+from helpers import batch_of, recorded, report_of, run_ok
 from PIL import Image
 from scoring_models import (
     LAION,
@@ -81,16 +81,6 @@ def batch(graph, models, *keys):
 
 def refs(models, *keys):
     return torch.stack([models["ref"][k] for k in keys])
-
-
-def report_of(result, node):
-    return result.outputs[node]["qg_scores"][0]
-
-
-def run_ok(client, graph):
-    result = client.run(graph.nodes)
-    assert result.status == "success", result.error
-    return result
 
 
 def record_scores(graph, scores_link):
@@ -334,13 +324,6 @@ def test_technical_score_ranks_a_batch(client, graph, models):
     assert "black" in json.dumps(report["details"][2])
     assert recorded(result, indices) == "0,1" and recorded(result, count) == 2
     assert recorded(result, ranked)["tensor"] == [2, 900, 300, 3]
-
-
-def batch_of(graph, *links):
-    out = links[0]
-    for link in links[1:]:
-        out = graph.out(graph.add("ImageBatch", image1=out, image2=link))
-    return out
 
 
 def test_pack_loads_without_open_clip(tmp_path_factory):
