@@ -387,8 +387,12 @@ def register_model_folder(name: str, extensions: set) -> None:
 
 
 def filenames(folder: str) -> list:
-    get = getattr(_folder_paths(), "get_filename_list", None)
-    return list(get(folder)) if get is not None else []
+    """The files ComfyUI lists in a model folder; none for a folder that is not registered (yet)."""
+    fp = _folder_paths()
+    get, table = getattr(fp, "get_filename_list", None), getattr(fp, "folder_names_and_paths", None)
+    if get is None or not isinstance(table, dict) or folder not in table:
+        return []
+    return list(get(folder))
 
 
 def full_path(folder: str, name: str):

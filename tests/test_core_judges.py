@@ -261,3 +261,24 @@ def test_wrong_architecture_for_an_hps_file_is_named(tmp_path):
     with pytest.raises(QGError, match="do not fit architecture ViT-B-32") as error:
         build_encoder(path, "ViT-B-32")
     assert "hps.pt" in str(error.value)
+
+
+def test_a_full_siglip_folder_serves_its_vision_tower(tmp_path, no_network):
+    """google/siglip-so400m-patch14-384 is published as a whole SigLIP (model_type siglip, both towers): the
+    vision tower is loaded from it (the text weights are left out) and gives the same embeddings."""
+    from transformers import SiglipConfig, SiglipModel
+
+    torch.manual_seed(0)
+    layers = {"hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config = SiglipConfig(
+        text_config={**layers, "vocab_size": 1000}, vision_config={**layers, "image_size": 56, "patch_size": 14}
+    )
+    full = SiglipModel(config).eval()
+    full.save_pretrained(str(tmp_path / "siglip-full"))
+    hf = load_hf(tmp_path / "siglip-full")
+    assert (hf.family, hf.crop, hf.embed_dim, hf.image_size, hf.tokenizer) == ("siglip", "squash", 48, 56, None)
+    pixels = torch.randn(2, 3, 56, 56)
+    with torch.no_grad():
+        expected = full.vision_model(pixel_values=pixels).pooler_output
+        assert torch.allclose(hf.encode_images(pixels), expected, atol=1e-5)
+    assert no_network == []

@@ -234,3 +234,18 @@ def test_a_vision_only_scorer_is_refused_by_text_judges(client, judges):
     assert result.status == "error"
     message = result.error["exception_message"]
     assert "Preference Score (QG) #" in message and "has no text encoder" in message
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_every_precision_of_a_hugging_face_scorer_runs_and_agrees(client, judges, precision):
+    """auto is fp32 on this CPU; bf16 and fp16 as asked give the same scores within their precision (0.005 of
+    cosine, times PickScore's logit scale 100: 8 mantissa bits of bf16 on nearly orthogonal random embeddings)."""
+    reports = {}
+    for p in ("auto", precision):
+        g = Graph()
+        scorer = g.out(g.add("QG_HFScorerLoader", model="PickScore_v1", head="none", precision=p))
+        node = g.add("QG_PreferenceScore", image=photos(g, judges), scorer=scorer, prompt=PROMPT)
+        reports[p] = scored(client, g, node)
+    tolerance = 1e-6 if precision == "fp32" else 0.5
+    assert reports[precision]["scores"] == pytest.approx(reports["auto"]["scores"], abs=tolerance)
+    assert reports[precision]["scores"] != reports["auto"]["scores"] or precision == "fp32"  # it really changed
