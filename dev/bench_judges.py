@@ -28,13 +28,10 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import random
 import statistics
-import subprocess
-import sys
 
 import torch
-from bench_score import ROOT, cpu_name, head_for, images, timed
+from bench_score import cpu_name, head_for, images, peak_memory, per_round, side_by_side
 from quality_gate.nodes.core.hf import SIGLIP_MEAN, SIGLIP_STD, HFModel
 from quality_gate.nodes.core.score import OPENAI_MEAN, OPENAI_STD, Scorer, crop_images, normalise
 
@@ -144,16 +141,13 @@ def bench_judge(name: str, shape: str, rounds: int) -> dict:
     with torch.inference_mode():
         judge(scorer, batch[:])  # warm-up (and the prompt's text embedding, cached as in a second run)
         bare_forward(ready)
-        times = {k: [] for k in runs}
-        for _ in range(rounds):
-            for key in random.sample(list(runs), len(runs)):
-                times[key].append(timed(runs[key]))
+        times = side_by_side(runs, rounds)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "bare_s": med["bare"],
         "ours_s": med["ours"],
         "ratio": med["ours"] / med["bare"],
-        "per_round": statistics.median(o / b for o, b in zip(times["ours"], times["bare"], strict=True)),
+        "per_round": per_round(times, "ours", "bare"),
     }
 
 
@@ -176,48 +170,25 @@ def bench_shared(arch: str, rounds: int) -> dict:
     runs = {"shared": lambda: three(True), "separate": lambda: three(False)}
     with torch.inference_mode():
         three(True)
-        times = {k: [] for k in runs}
-        for _ in range(rounds):
-            for key in random.sample(list(runs), len(runs)):
-                times[key].append(timed(runs[key]))
+        times = side_by_side(runs, rounds)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "shared_s": med["shared"],
         "separate_s": med["separate"],
         "speedup": med["separate"] / med["shared"],
-        "per_round": statistics.median(s / o for o, s in zip(times["shared"], times["separate"], strict=True)),
+        "per_round": per_round(times, "separate", "shared"),
     }
 
 
-MEMORY_CHILD = """
-import sys, threading, time, torch
-sys.argv = ["bench"]
-from bench_judges import JUDGES
-from bench_score import images
-def rss():
-    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
-small, _, build, judge = JUDGES[{name!r}]
-scorer, _ = build(small)
-batch = images(64, 1024)
-with torch.inference_mode():
-    judge(scorer, images(1, 64))  # text embeddings and lazy buffers allocated before the measurement
-base, peak, done = rss(), [0.0], threading.Event()
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], rss()); time.sleep(0.002)
-thread = threading.Thread(target=sample); thread.start()
-with torch.inference_mode():
-    judge(scorer, batch)
-done.set(); thread.join()
-print(peak[0] - base)
-"""
-
-
 def bench_memory(name: str) -> float:
-    """Peak resident memory added while the judge scores 64 images of 1024 px (model and batch already held)."""
-    code = MEMORY_CHILD.format(name=name)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "dev", capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    """Peak resident memory added while the judge scores 64 images of 1024 px (model and batch already held,
+    the text embeddings already cached)."""
+    setup = (
+        "from bench_judges import JUDGES\nfrom bench_score import images\n"
+        f"small, _, build, judge = JUDGES[{name!r}]\nscorer, _ = build(small)\nbatch = images(64, 1024)\n"
+        "with torch.inference_mode():\n    judge(scorer, images(1, 64))"
+    )
+    return peak_memory(setup, "judge(scorer, batch)")
 
 
 def main() -> None:

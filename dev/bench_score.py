@@ -95,6 +95,45 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def side_by_side(runs: dict, rounds: int) -> dict:
+    """Every callable once per round, in a new random order each round: {name: [seconds, one per round]}."""
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name in random.sample(list(runs), len(runs)):
+            times[name].append(timed(runs[name]))
+    return times
+
+
+def per_round(times: dict, top: str, bottom: str) -> float:
+    """The median of top / bottom within each round (cancels load that drifts between rounds)."""
+    return statistics.median(t / b for t, b in zip(times[top], times[bottom], strict=True))
+
+
+PEAK_CHILD = """
+import sys, threading, time, torch
+{setup}
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+base, peak, done = rss(), [0.0], threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss()); time.sleep(0.002)
+thread = threading.Thread(target=sample); thread.start()
+with torch.inference_mode():
+    {work}
+done.set(); thread.join()
+print(peak[0] - base)
+"""
+
+
+def peak_memory(setup: str, work: str) -> float:
+    """Peak resident memory (MB, sampled every 2 ms) that the statement ``work`` adds in a fresh Python in
+    ``dev/``, above what ``setup`` left the process holding."""
+    code = PEAK_CHILD.format(setup=setup, work=work)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "dev", capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def bench_encoder(arch: str, rounds: int) -> dict:
     model = model_for(arch)
     head = head_for(model.visual.output_dim)
@@ -110,17 +149,13 @@ def bench_encoder(arch: str, rounds: int) -> dict:
     with torch.inference_mode():
         ours, ref = scorer.aesthetic(batch)[0], pil_loop(model, head, batch)  # warm-up, and the two agree
         model.encode_image(ready)  # bare warmed up too (its batch shape gets its own oneDNN primitives)
-        times = {name: [] for name in runs}
-        for _ in range(rounds):
-            for name in random.sample(list(runs), len(runs)):
-                times[name].append(timed(runs[name]))
+        times = side_by_side(runs, rounds)
     med = {name: statistics.median(t) for name, t in times.items()}
     return {
         "arch": arch,
         **{f"{k}_s": v for k, v in med.items()},
         "ours/bare": med["ours"] / med["bare"],
-        # each round runs both in it back to back: a per-round ratio cancels load that drifts between rounds
-        "ours/bare per round": statistics.median(o / b for o, b in zip(times["ours"], times["bare"], strict=True)),
+        "ours/bare per round": per_round(times, "ours", "bare"),
         "pil_loop/ours": med["pil_loop"] / med["ours"],
         "ours - bare ms": (med["ours"] - med["bare"]) * 1000,
         "max |ours - pil_loop| score": max(abs(a - b) for a, b in zip(ours, ref, strict=True)),
@@ -141,35 +176,17 @@ def bench_technical(rounds: int) -> list[dict]:
     return rows
 
 
-MEMORY_CHILD = """
-import sys, threading, time, torch
-from bench_score import images, model_for, head_for, scorer_for
-def rss():
-    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
-model = model_for({arch!r}); scorer = scorer_for(model, head_for(model.visual.output_dim)); scorer.chunk = {chunk}
-batch = images(64, 1024)
-base, peak, done = rss(), [0.0], threading.Event()
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], rss()); time.sleep(0.002)
-thread = threading.Thread(target=sample); thread.start()
-with torch.inference_mode():
-    scorer.aesthetic(batch)
-done.set(); thread.join()
-print(peak[0] - base)
-"""
-
-
 def bench_memory(arch: str) -> dict:
     """Peak resident memory added by scoring 64 images of 1024 px (sampled every 2 ms, above what the process
     held with the model and the batch already in memory)."""
     result = {"arch": arch}
     for label, chunk in (("chunks_MB", CHUNK), ("one_batch_of_64_MB", 64)):
-        code = MEMORY_CHILD.format(arch=arch, chunk=chunk)
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT / "dev", capture_output=True, text=True, check=True
-        ).stdout
-        result[label] = float(out.strip().splitlines()[-1])
+        setup = (
+            "from bench_score import images, model_for, head_for, scorer_for\n"
+            f"model = model_for({arch!r}); scorer = scorer_for(model, head_for(model.visual.output_dim))\n"
+            f"scorer.chunk = {chunk}; batch = images(64, 1024)"
+        )
+        result[label] = peak_memory(setup, "scorer.aesthetic(batch)")
     return result
 
 

@@ -175,15 +175,21 @@ def test_a_siglip_folder_with_the_v2_5_head_scores_like_the_reference(tmp_path, 
     assert no_network == []
 
 
-def test_one_encode_serves_every_judge_of_a_batch():
-    model = build_clip(tiny_config(), seed=1)
-    scorer = Scorer(
+def clip_scorer(model: CLIP) -> Scorer:
+    """A scorer on an open_clip model (what Scorer Loader builds, without ComfyUI's model management)."""
+    tokenizer = open_clip.tokenizer.SimpleTokenizer()
+    return Scorer(
         model_id="tiny",
         image_size=224,
-        embed_dim=768,
+        embed_dim=model.visual.output_dim,
         encode_images=lambda p: model.encode_image(normalise(p)),
-        encode_texts=lambda t: model.encode_text(open_clip.tokenizer.SimpleTokenizer()(t)),
-    ).with_head(head_from_state_dict({"weight": torch.randn(1, 768), "bias": torch.zeros(1)}))
+        encode_texts=lambda t: model.encode_text(tokenizer(t)),
+    )
+
+
+def test_one_encode_serves_every_judge_of_a_batch():
+    model = build_clip(tiny_config(), seed=1)
+    scorer = clip_scorer(model).with_head(head_from_state_dict({"weight": torch.randn(1, 768), "bias": torch.zeros(1)}))
     images = batch(photos())
     pairs = [("Good photo.", "Bad photo."), ("Sharp photo.", "Blurry photo.")]
     with torch.no_grad():
@@ -205,14 +211,7 @@ def test_one_encode_serves_every_judge_of_a_batch():
 
 def test_hps_scores_like_the_reference(tmp_path):
     path, model = save_hps(tmp_path, "hps")
-    encoder, _, _, _ = build_encoder(path, "auto")
-    scorer = Scorer(
-        model_id="hps",
-        image_size=224,
-        embed_dim=64,
-        encode_images=lambda p: encoder.encode_image(normalise(p)),
-        encode_texts=lambda t: encoder.encode_text(open_clip.tokenizer.SimpleTokenizer()(t)),
-    )
+    scorer = clip_scorer(build_encoder(path, "auto")[0])
     with torch.no_grad():
         values, _ = scorer.preference(batch(photos()), "a cat")
     assert scorer.preference_scale == 1.0
@@ -220,14 +219,7 @@ def test_hps_scores_like_the_reference(tmp_path):
 
 
 def test_nan_images_score_nan_in_every_judge():
-    model = build_clip(tiny_config(), seed=2)
-    scorer = Scorer(
-        model_id="tiny",
-        image_size=224,
-        embed_dim=768,
-        encode_images=lambda p: model.encode_image(normalise(p)),
-        encode_texts=lambda t: model.encode_text(open_clip.tokenizer.SimpleTokenizer()(t)),
-    )
+    scorer = clip_scorer(build_clip(tiny_config(), seed=2))
     images = torch.rand(3, 64, 64, 3)
     images[1, 3, 3, 0] = math.nan
     with torch.no_grad():
