@@ -67,6 +67,8 @@ def test_auto_recognises_the_architecture_from_the_weights_shapes(built, expecte
 def test_auto_gives_up_on_unknown_shapes_and_layouts():
     assert detect_architecture(build_clip(tiny_config()).state_dict()) is None
     assert detect_architecture({"weight": torch.zeros(1, 4), "bias": torch.zeros(1)}) is None
+    odd = {**meta_state("ViT-B-32"), "visual.proj": torch.zeros(7)}  # a malformed file: no guess, no crash
+    assert detect_architecture(odd) is None
 
 
 def test_an_hps_checkpoint_loads_from_its_state_dict_wrapper(tmp_path):

@@ -260,6 +260,8 @@ def _shape_in(state: dict) -> tuple | None:
         proj, tokens = state["visual.proj"], state["positional_embedding"]
     except KeyError:
         return None
+    if (conv.ndim, pos.ndim, proj.ndim, tokens.ndim) != (4, 2, 2, 2) or pos.shape[0] < 2:
+        return None
 
     def depth(prefix: str) -> int:
         return len({k[len(prefix) :].split(".")[0] for k in state if k.startswith(prefix)})
@@ -534,6 +536,7 @@ class Scorer:
         """``_encode``'s chunks for this batch, from the cache when the same tensor (same object, storage,
         shape and in-place version) was encoded with the same crop: ComfyUI hands every node linked to one
         output the same tensor, so the judges of a batch share one encode. ``auto`` is the model's own crop."""
+        rgb_images(images)  # a named error for anything that is not an IMAGE, before it is used as a key
         crop = self.crop if crop == "auto" else crop
         version = getattr(images, "_version", None) if not images.is_inference() else None
         key = (id(images), images.data_ptr(), tuple(images.shape), version, crop)
