@@ -17,7 +17,7 @@ from . import host
 from .common import HIDDEN_ID, QGNode, combo, socket
 from .core.errors import QGError
 from .core.hf import load_hf
-from .core.score import Scorer, Scores, file_signature, parse_pairs
+from .core.score import Scorer, Scores, as_text, file_signature, parse_pairs
 from .score import (
     CACHE,
     CATEGORY,
@@ -188,7 +188,7 @@ class PreferenceScore(QGNode):
 
     def execute(self, image, scorer, prompt, reduce="max", values="score", unique_id=None):
         with self.errors_named(unique_id):
-            if not prompt.strip():
+            if not as_text(prompt, "prompt").strip():
                 raise QGError("prompt is empty: write the prompt the images were generated from")
             if values not in PREFERENCE_VALUES:
                 raise QGError(f"values must be one of {', '.join(PREFERENCE_VALUES)}, got {values!r}")

@@ -34,6 +34,7 @@ from .core.score import (
     Scorer,
     Scores,
     architectures,
+    as_text,
     build_encoder,
     file_signature,
     load_head,
@@ -427,7 +428,7 @@ class PromptAdherence(QGNode):
 
     def execute(self, image, scorer, prompt, reduce="max", unique_id=None):
         with self.errors_named(unique_id):
-            if not prompt.strip():
+            if not as_text(prompt, "prompt").strip():
                 raise QGError("prompt is empty: write the text the images should match")
             values, flagged = scorer.clip_scores(image, prompt, check=host.interrupt_check)
             return score_output(Scores(values, "clip_score", scorer.model_id), reduce, nan_inf(flagged), prompt=prompt)
@@ -594,7 +595,7 @@ class ZeroShotClassify(QGNode):
     def execute(self, scorer, labels, text="", image=None, unique_id=None):
         with self.errors_named(unique_id):
             names = parse_labels(labels)
-            if image is None and not text.strip():
+            if image is None and not as_text(text, "text").strip():
                 raise QGError("connect an image or write a text to classify")
             query = {"images": image} if image is not None else {"text": text}
             probs, flagged = scorer.classify(names, **query, check=host.interrupt_check)

@@ -101,6 +101,7 @@ def test_clip_iqa_pairs():
         ("Sharp.", "Blurry."),
     ]
     for text, message in (
+        (["a | b"], "pairs: expected a STRING"),
         ("", "pairs is empty"),
         ("Good photo.", "line 1"),
         ("a | b\n| c", "line 2"),

@@ -35,6 +35,7 @@ from harness import ComfyServer, comfy_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from quality_gate.nodes.registry import NODES
+from scoring_models import save_clip, save_hf_clip, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_NODES = ROOT / "tests" / "comfy_nodes"
@@ -82,7 +83,11 @@ class Live:
         self.baseline: dict = {}
 
     def start(self) -> None:
-        self.server = ComfyServer(workdir=self.workdir, node_roots=[TEST_NODES], name="fuzz").start()
+        self.server = ComfyServer(workdir=self.workdir, node_roots=[TEST_NODES], name="fuzz")
+        if not self.baseline:  # small real scorers, so fuzzed inputs also reach the judges' own code
+            save_clip(self.server.model_dir("open_clip"), "fuzz-tiny", tiny_config(embed_dim=64, image_size=32))
+            save_hf_clip(self.server.model_dir("clip_scorers") / "fuzz-hf")
+        self.server.start()
         self.baseline = self.baseline or snapshot(self)
 
     def alive(self) -> bool:
@@ -742,6 +747,7 @@ def pack_errors(entry: dict) -> list[dict]:
 
 
 NODE_EXAMPLES = {"QG_ScorerLoader": 25, "QG_AestheticScore": 8, "QG_PromptAdherence": 8, "QG_ZeroShotClassify": 8}
+NODE_EXAMPLES.update({"QG_HFScorerLoader": 10, "QG_PreferenceScore": 10, "QG_ClipIQA": 10})
 
 
 @pytest.mark.parametrize("class_type", sorted(NODES))

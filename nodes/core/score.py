@@ -633,9 +633,17 @@ class Scorer:
         return (LOGIT_SCALE * query @ self.text_embeddings(labels).T).softmax(dim=-1), flagged
 
 
+def as_text(value, name: str) -> str:
+    """A STRING input as it arrived (a link can bring any value): the string, or a named error."""
+    if not isinstance(value, str):
+        raise QGError(f"{name}: expected a STRING (text), got {type(value).__name__}")
+    return value
+
+
 def parse_pairs(pairs: str) -> list[tuple[str, str]]:
     """CLIP-IQA antonym pairs, one per line as ``positive | negative``; blank lines are ignored."""
     found = []
+    pairs = as_text(pairs, "pairs")
     for number, line in enumerate(pairs.splitlines(), 1):
         if not line.strip():
             continue
@@ -650,6 +658,7 @@ def parse_pairs(pairs: str) -> list[tuple[str, str]]:
 
 def parse_labels(labels: str) -> list[str]:
     """One label per line; blank lines are ignored, duplicates are an error."""
+    labels = as_text(labels, "labels")
     items = [line.strip() for line in labels.splitlines() if line.strip()]
     if not items:
         raise QGError("labels is empty: write one label per line")
