@@ -20,7 +20,7 @@ one encode (what the nodes do) against three separate encodes (what three packs,
 shared cache, do). Target: at least 2.5x faster. And the peak resident memory each judge adds while scoring 64
 images of 1024 px (small shapes; in fresh processes).
 
-Usage: .venv/bin/python dev/bench_judges.py [--rounds N] [--skip-large] [--skip-memory]
+Usage: .venv/bin/python dev/bench_judges.py [--rounds N] [--large-rounds N] [--skip-large] [--skip-memory] [--only NAME]
 """
 
 from __future__ import annotations
@@ -196,14 +196,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-large", action="store_true", help="small shapes only (the large take minutes)")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--only", default="", help="only the judges whose name contains this (e.g. HPS)")
+    parser.add_argument("--large-rounds", type=int, help="rounds for the large shapes (default: half of --rounds)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; CPU: {cpu_name()}")
     print("load average (1, 5, 15 min) at the start: %.2f %.2f %.2f" % os.getloadavg())
     print("\n| judge | shape | bare forward | the judge's path | ours/bare (<= 1.10) | median of per-round ratios |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, (small, large, _, _) in JUDGES.items():
+        if args.only not in name:
+            continue
         for shape in (small,) if args.skip_large else (small, large):
-            rounds = args.rounds if shape == small else max(2, args.rounds // 2)
+            rounds = args.rounds if shape == small else (args.large_rounds or max(2, args.rounds // 2))
             r = bench_judge(name, shape, rounds)
             gc.collect()  # the large models go before the next is built
             print(
