@@ -88,6 +88,7 @@ class ComfyServer:
         name: str = "comfyui",
         env: dict | None = None,
         front_end_root: Path | None = None,
+        pack: Path | None = None,
     ):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="qg-comfy-"))
         self.env = env or {}
@@ -96,6 +97,7 @@ class ComfyServer:
         self.front_end_root = Path(front_end_root) if front_end_root else None
         self.extra_args = [str(a) for a in extra_args]
         self.node_roots = [Path(p).resolve() for p in node_roots]
+        self.pack = Path(pack).resolve() if pack else ROOT  # the pack folder loaded as quality_gate
         self.port = port or free_port()
         self.name = name
         self.process: subprocess.Popen | None = None
@@ -118,7 +120,7 @@ class ComfyServer:
         packs.mkdir(parents=True, exist_ok=True)
         link = packs / PACK_NAME
         if not link.exists():
-            link.symlink_to(ROOT, target_is_directory=True)
+            link.symlink_to(self.pack, target_is_directory=True)
         lines = ["quality_gate:", f"  base_path: {self.workdir / 'models'}", f"  custom_nodes: {packs}"]
         lines += [f"  {folder}: {folder}/" for folder in MODEL_FOLDERS]
         for i, root in enumerate(self.node_roots):
