@@ -35,6 +35,7 @@ from bench_score import cpu_name, head_for, images, peak_memory, per_round, side
 from quality_gate.nodes.core.hf import SIGLIP_MEAN, SIGLIP_STD, HFModel
 from quality_gate.nodes.core.score import OPENAI_MEAN, OPENAI_STD, Scorer, crop_images, normalise
 
+WARM_UP = 3  # untimed runs of each side before the rounds
 PROMPT = "a red fox in a snowy forest, morning light, detailed fur"
 PAIRS = [("Good photo.", "Bad photo."), ("Sharp photo.", "Blurry photo.")]
 HF_CLIP = {  # transformers CLIPConfig sizes: (vision, text) of ViT-B/32 and ViT-H/14
@@ -139,8 +140,9 @@ def bench_judge(name: str, shape: str, rounds: int) -> dict:
         "ours": lambda: judge(scorer, batch[:]),
     }
     with torch.inference_mode():
-        judge(scorer, batch[:])  # warm-up (and the prompt's text embedding, cached as in a second run)
-        bare_forward(ready)
+        for _ in range(WARM_UP):  # the text embedding cached as in a second run, and a warm process: the
+            judge(scorer, batch[:])  # first judge timed in a fresh process otherwise runs ~10 % slower (its
+            bare_forward(ready)  # large buffers page-fault until the allocator settles), whichever it is
         times = side_by_side(runs, rounds)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
