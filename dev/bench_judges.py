@@ -20,7 +20,8 @@ one encode (what the nodes do) against three separate encodes (what three packs,
 shared cache, do). Target: at least 2.5x faster. And the peak resident memory each judge adds while scoring 64
 images of 1024 px (small shapes; in fresh processes).
 
-Usage: .venv/bin/python dev/bench_judges.py [--rounds N] [--large-rounds N] [--skip-large] [--skip-memory] [--only NAME]
+Usage: .venv/bin/python dev/bench_judges.py [--rounds N] [--large-rounds N] [--skip-large] [--skip-memory]
+       [--memory-large] [--only NAME]
 """
 
 from __future__ import annotations
@@ -182,12 +183,13 @@ def bench_shared(arch: str, rounds: int) -> dict:
     }
 
 
-def bench_memory(name: str) -> float:
+def bench_memory(name: str, large: bool = False) -> float:
     """Peak resident memory added while the judge scores 64 images of 1024 px (model and batch already held,
-    the text embeddings already cached)."""
+    the text embeddings already cached), at the small or the large shape."""
     setup = (
         "from bench_judges import JUDGES\nfrom bench_score import images\n"
-        f"small, _, build, judge = JUDGES[{name!r}]\nscorer, _ = build(small)\nbatch = images(64, 1024)\n"
+        f"small, large, build, judge = JUDGES[{name!r}]\nscorer, _ = build({'large' if large else 'small'})\n"
+        "batch = images(64, 1024)\n"
         "with torch.inference_mode():\n    judge(scorer, images(1, 64))"
     )
     return peak_memory(setup, "judge(scorer, batch)")
@@ -198,6 +200,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-large", action="store_true", help="small shapes only (the large take minutes)")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-large", action="store_true", help="peak memory at the large shapes (minutes)")
     parser.add_argument("--only", default="", help="only the judges whose name contains this (e.g. HPS)")
     parser.add_argument("--large-rounds", type=int, help="rounds for the large shapes (default: half of --rounds)")
     args = parser.parse_args()
@@ -227,9 +230,11 @@ def main() -> None:
             flush=True,
         )
     if not args.skip_memory:
-        print("\n| peak memory added, 64 images of 1024 px (small shapes) | MB |\n| --- | --- |")
+        shapes = "large" if args.memory_large else "small"
+        print(f"\n| peak memory added, 64 images of 1024 px ({shapes} shapes) | MB |\n| --- | --- |")
         for name in JUDGES:
-            print(f"| {name} | {bench_memory(name):.0f} |", flush=True)
+            if args.only in name:
+                print(f"| {name} | {bench_memory(name, args.memory_large):.0f} |", flush=True)
     print("load average at the end: %.2f %.2f %.2f (other work on the machine skews the times)" % os.getloadavg())
 
 
