@@ -19,15 +19,54 @@ const DIALOG = "qg-save-template";
 
 const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
 
+/** The node an execution id ("12", or "12:5" inside subgraph node 12, nested deeper with more parts) names. */
+export function nodeAt(executionId, graph = app.rootGraph ?? app.graph) {
+  let node = null;
+  for (const part of String(executionId).split(":")) {
+    if (!graph) return null;
+    node = graph.getNodeById(part) ?? graph.getNodeById(Number(part));
+    graph = node?.subgraph;
+  }
+  return node;
+}
+
+/** Every node of a graph and of the subgraphs inside it (a subgraph used twice counts once). */
+function everyNode(graph, seen = new Set()) {
+  if (!graph || seen.has(graph)) return [];
+  seen.add(graph);
+  return (graph.nodes ?? []).flatMap((node) => [node, ...everyNode(node.subgraph, seen)]);
+}
+
+/** The inner widget(s) a subgraph node's input feeds: [{nodeId: execution id, widget}], following nested
+ * subgraph nodes down to the real nodes (an input can feed several). */
+function throughSubgraph(node, executionId, name) {
+  const slot = node.subgraph?.inputs?.find((input) => input.name === name);
+  const links = node.subgraph?.links;
+  return (slot?.linkIds ?? []).flatMap((linkId) => {
+    const link = links?.get?.(linkId) ?? links?.[linkId];
+    const inner = link && node.subgraph.getNodeById(link.target_id);
+    const input = inner?.inputs?.[link.target_slot];
+    const widget = input?.widget?.name ?? input?.name;
+    if (!inner || !widget) return [];
+    const id = `${executionId}:${inner.id}`;
+    return inner.subgraph ? throughSubgraph(inner, id, widget) : [{ nodeId: id, widget }];
+  });
+}
+
 /** Where an App Mode entry points: 1.58.1 writes "<root graph id>:<node id>:<widget>" (URI-encoded parts),
- * older saves a plain node id. Widgets inside subgraphs (another graph id) are left out. */
-function appModeTarget(entry, graph) {
-  const [id, widget] = entry;
-  if (typeof id === "number") return { nodeId: String(id), widget };
-  const parts = /^([^:]+):([^:]+):(.+)$/.exec(String(id));
-  if (!parts) return { nodeId: String(id), widget };
-  if (parts[1] !== graph?.id) return null;
-  return { nodeId: decodeURIComponent(parts[2]), widget: decodeURIComponent(parts[3]) };
+ * older saves a plain node id. A widget of a subgraph node (one the frontend promoted from inside) stands for
+ * the inner widget(s) it feeds: those become the targets, by execution id. Entries of other graphs are left
+ * out. Returns a list of {nodeId, widget}. */
+function appModeTargets(entry, graph) {
+  let [id, widget] = entry;
+  const parts = typeof id === "number" ? null : /^([^:]+):([^:]+):(.+)$/.exec(String(id));
+  if (parts) {
+    if (parts[1] !== graph?.id) return [];
+    [id, widget] = [decodeURIComponent(parts[2]), decodeURIComponent(parts[3])];
+  }
+  const node = graph?.getNodeById?.(id) ?? graph?.getNodeById?.(Number(id));
+  if (node?.subgraph) return throughSubgraph(node, String(id), widget);
+  return [{ nodeId: String(id), widget }];
 }
 
 /** The App Mode builder's chosen inputs: [{nodeId, widget}] (empty where the frontend has no App Mode). */
@@ -36,8 +75,7 @@ export function appModeInputs(graph = app.rootGraph ?? app.graph) {
   if (!Array.isArray(chosen)) return [];
   return chosen
     .filter((entry) => Array.isArray(entry) && entry.length >= 2 && typeof entry[1] === "string")
-    .map((entry) => appModeTarget(entry, graph))
-    .filter((target) => target !== null);
+    .flatMap((entry) => appModeTargets(entry, graph));
 }
 
 function inputSpec(node, widget) {
@@ -80,7 +118,7 @@ export function addParams(prompt, chosen) {
   let added = 0;
   for (const { nodeId, widget, name } of chosen) {
     const entry = prompt[nodeId];
-    const node = app.graph.getNodeById(nodeId) ?? app.graph.getNodeById(Number(nodeId));
+    const node = nodeAt(nodeId);
     if (!entry || !node) continue;
     const title = entry._meta?.title ?? node.title ?? entry.class_type;
     const param = paramFor(node, widget, entry.inputs?.[widget], name, `${title}: ${widget}`);
@@ -121,14 +159,14 @@ function element(tag, attributes = {}, children = []) {
 /** Show the dialog; resolves when it is closed. */
 function openDialog() {
   document.getElementById(DIALOG)?.remove();
-  const graphNodes = app.graph?.nodes ?? [];
+  const graphNodes = everyNode(app.rootGraph ?? app.graph);
   const taken = new Set(
     graphNodes
       .filter((n) => QG_PARAM_IDS.includes(n.comfyClass ?? n.type ?? ""))
       .map((n) => String(n.widgets?.find((w) => w.name === "name")?.value ?? "")),
   );
   const rows = appModeInputs().map(({ nodeId, widget }) => {
-    const node = app.graph.getNodeById(nodeId) ?? app.graph.getNodeById(Number(nodeId));
+    const node = nodeAt(nodeId);
     const check = element("input", { type: "checkbox", checked: true, className: "qg-param-use" });
     const name = element("input", { type: "text", value: paramNameFor(widget, taken), className: "qg-param-name" });
     const label = `${node?.title ?? "node"} #${nodeId} · ${widget}`;

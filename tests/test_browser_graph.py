@@ -440,3 +440,62 @@ def test_widgets_become_parameters_of_the_matching_kind(page):
     assert kinds["sampler_name"][0] == "QG_ParamChoice"
     assert kinds["denoise"][0] == "QG_ParamFloat"
     assert kinds["linked"] is None
+
+
+CONVERT_TO_SUBGRAPH = """async (ids) => {
+    app.canvas.deselectAll?.();
+    for (const n of app.graph.nodes) if (ids.map(Number).includes(Number(n.id))) app.canvas.select(n);
+    await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
+    const sub = app.graph.nodes.find((n) => n.subgraph);
+    return sub ? Number(sub.id) : null;
+}"""
+
+
+@pytest.mark.parametrize("frontend_server", [NEWEST_FRONTEND], indirect=True, ids=["subgraph"])
+def test_parameters_and_app_mode_inputs_inside_a_subgraph_are_saved(page, client):
+    """A parameter node converted into a subgraph (the frontend's own command) stays a parameter of the saved
+    template, and an App Mode input on a widget the frontend promoted to the subgraph node becomes a
+    parameter feeding the inner widget (by its execution id outer:inner); the template runs by name."""
+    image, score = build_scored_image(page)
+    width = page.evaluate("() => Number(app.graph.nodes.find((n) => n.type === 'QG_ParamInt').id)")
+    sub = page.evaluate(CONVERT_TO_SUBGRAPH, [image, width])
+    assert sub is not None, "Convert to Subgraph made no subgraph node"
+    promoted = page.evaluate(
+        """(id) => {
+            const node = app.graph.getNodeById(id);
+            const slot = node.subgraph.inputs.find((i) => i.name === "height")
+                ?? node.subgraph.addInput("height", "INT");
+            const inner = node.subgraph.nodes.find((n) => n.type === "EmptyImage");
+            const target = inner.inputs.findIndex((i) => i.name === "height");
+            if (!slot.linkIds.length) node.subgraph.inputNode.slots.at(-1).connect(inner.inputs[target], inner);
+            const outer = node.inputs.find((i) => i.name === "height");
+            return {slot: slot.name, outer: !!outer, widgetId: outer?.widgetId ?? null, inner: Number(inner.id)};
+        }""",
+        sub,
+    )
+    assert promoted["outer"], promoted
+    page.evaluate(
+        f"""async ([sub]) => {{
+            const store = ({APP_MODE_STORE})();
+            await store.enterBuilder();
+            store.loadSelections({{inputs: [[sub, "height"]], outputs: []}});
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            await store.exitBuilder();
+        }}""",
+        [sub],
+    )
+    open_save_dialog(page)
+    labels = page.eval_on_selector_all("#qg-save-template label", "els => els.map((e) => e.textContent)")
+    assert any(f"#{sub}:{promoted['inner']} · height" in text for text in labels), labels
+    saved_from_dialog(page, "browser_subgraph")
+
+    template = client.get("/qg/templates/browser_subgraph")
+    assert {p["name"] for p in template["params"]} == {"width", "height"}
+    workflow = client.get("/qg/templates/browser_subgraph")["workflow"]
+    height_param = next(
+        k for k, v in workflow.items() if v["class_type"] == "QG_ParamInt" and v["inputs"]["name"] == "height"
+    )
+    assert workflow[f"{sub}:{promoted['inner']}"]["inputs"]["height"] == [height_param, 0]
+    run = client.request("POST", "/qg/templates/browser_subgraph/run", {"params": {"width": 40, "height": 20}})
+    result = client.wait_finished(run["prompt_id"], 60)
+    assert result["status"]["status_str"] == "success"
