@@ -122,11 +122,20 @@ function redraw(node) {
   app.canvas?.setDirty?.(true, true);
 }
 
+/** Tell the frontend that the open workflow changed, so it keeps the new state (it persists the open
+ * workflow for a reload only when its change tracker sees a change, and that runs on user input). Only for a
+ * node of the graph on screen: a result for another workflow tab is kept in that tab's nodes. */
+function persist(node) {
+  const root = node.graph?.rootGraph ?? node.graph;
+  if (root && root === (app.rootGraph ?? app.graph)) app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.checkState?.();
+}
+
 /** Keep `state` as the node's last result for `key` (saved in the workflow) and show it with `render`. */
 export function setResult(node, key, state, render) {
   node.properties ??= {};
   node.properties[key] = state;
   render(node, state);
+  persist(node);
 }
 
 /** Wrap a node class so a result saved in the workflow (node.properties[key]) is shown again when the node

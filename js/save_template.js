@@ -8,6 +8,7 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { notify } from "./graph.js";
 import { QG_PARAM_IDS } from "./ids.js";
+import { nodeByExecutionId } from "./node_views.js";
 
 const COMMAND = "qg.SaveTemplate";
 const LABEL = "Save as Quality Gate template";
@@ -18,17 +19,6 @@ const FLOAT_LIMIT = 1e15;
 const DIALOG = "qg-save-template";
 
 const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
-
-/** The node an execution id ("12", or "12:5" inside subgraph node 12, nested deeper with more parts) names. */
-export function nodeAt(executionId, graph = app.rootGraph ?? app.graph) {
-  let node = null;
-  for (const part of String(executionId).split(":")) {
-    if (!graph) return null;
-    node = graph.getNodeById(part) ?? graph.getNodeById(Number(part));
-    graph = node?.subgraph;
-  }
-  return node;
-}
 
 /** Every node of a graph and of the subgraphs inside it (a subgraph used twice counts once). */
 function everyNode(graph, seen = new Set()) {
@@ -118,7 +108,7 @@ export function addParams(prompt, chosen) {
   let added = 0;
   for (const { nodeId, widget, name } of chosen) {
     const entry = prompt[nodeId];
-    const node = nodeAt(nodeId);
+    const node = nodeByExecutionId(nodeId);
     if (!entry || !node) continue;
     const title = entry._meta?.title ?? node.title ?? entry.class_type;
     const param = paramFor(node, widget, entry.inputs?.[widget], name, `${title}: ${widget}`);
@@ -166,7 +156,7 @@ function openDialog() {
       .map((n) => String(n.widgets?.find((w) => w.name === "name")?.value ?? "")),
   );
   const rows = appModeInputs().map(({ nodeId, widget }) => {
-    const node = nodeAt(nodeId);
+    const node = nodeByExecutionId(nodeId);
     const check = element("input", { type: "checkbox", checked: true, className: "qg-param-use" });
     const name = element("input", { type: "text", value: paramNameFor(widget, taken), className: "qg-param-name" });
     const label = `${node?.title ?? "node"} #${nodeId} · ${widget}`;

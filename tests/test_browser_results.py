@@ -205,7 +205,9 @@ def test_badge_starts_over_on_the_next_run(page):
     assert loop["prompt_id"] == second and [a["score"] for a in loop["attempts"]] == [3.0, 5.5, 4.0, 6.5, 9.0]
 
 
-def test_score_node_shows_per_image_scores_after_a_real_run(page, renderer):
+def run_scored_batch(page) -> tuple[int, list[str]]:
+    """Two noise images batched into a Technical Score (mean), run from the page: (score node, the lines its
+    panel must show)."""
     seed = uuid.uuid4().int % 10**9  # a new prompt each time (a cached node sends no UI output)
     noise_a = page.add_node("QGTest_Noise", {"seed": seed, "size": 48}, (20, 80))
     noise_b = page.add_node("QGTest_Noise", {"seed": seed + 1, "size": 48}, (20, 300))
@@ -226,8 +228,32 @@ def test_score_node_shows_per_image_scores_after_a_real_run(page, renderer):
         f"#0 {report['scores'][0]:.2f}",
         f"#1 {report['scores'][1]:.2f}",
     ]
+    return score, expected
+
+
+def test_score_node_shows_per_image_scores_after_a_real_run(page, renderer):
+    score, expected = run_scored_batch(page)
     text = wait_text(page, score, expected[0], panel="qg_scores_panel")
     assert text.splitlines() == expected
+    if renderer == "vue":
+        assert all(line in node_text(page, score) for line in expected)
+
+
+def test_results_are_shown_again_after_a_page_reload(page, renderer):
+    """The last result of each node lives in its properties, saved with the workflow the frontend keeps across
+    a reload: after reloading the page, the score panel and the loop panel show the same text (DOM text in
+    both renderers), without running anything again."""
+    score, expected = run_scored_batch(page)
+    wait_text(page, score, expected[0], panel="qg_scores_panel")
+    end = build_loop(page)
+    entry = wait_for_history(page.server, page.queue())
+    assert entry["status"]["status_str"] == "success"
+    loop = wait_text(page, end, "attempt 4/5 · best 6.50 · passed")
+    page.wait_for_timeout(1500)  # the frontend persists the workflow (with the nodes' properties) on a change
+    page.open()  # a reload: a new page load of the same server
+    assert page.evaluate("(id) => !!app.graph.getNodeById(id)", score), "the workflow was not restored"
+    assert wait_text(page, score, expected[0], panel="qg_scores_panel").splitlines() == expected
+    assert wait_text(page, end, "attempt 4/5 · best 6.50 · passed") == loop
     if renderer == "vue":
         assert all(line in node_text(page, score) for line in expected)
 
