@@ -5,9 +5,10 @@
     # a .jpg thumbnail next to every example_workflows/*.json (same name), from the canvas, without running
     .venv/bin/python dev/screenshot.py thumbnails [--dir example_workflows]
 
-Options: --frontend (1.32.9, the pinned one, or 1.58.1), --checkpoint FILE (linked into the server's
-models/checkpoints, for workflows that load one), --test-nodes (also load tests/comfy_nodes, for local
-workflows built with the test-only nodes).
+Options: --frontend (1.32.9, the pinned one, or 1.58.1), --vue (the Vue node renderer, "Nodes 2.0", 1.58.1),
+--checkpoint FILE (linked into the server's models/checkpoints, for workflows that load one), --test-nodes (also
+load tests/comfy_nodes, for local workflows built with the test-only nodes); run: --convert 4,6,7 (those nodes
+made into a subgraph with the frontend's own command before the run, 1.58.1).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ PICTURE_SETTINGS = {"Comfy.Graph.CanvasInfo": False, "Comfy.Graph.CanvasMenu": F
 
 def start_server(args):
     node_roots = [ROOT / "tests" / "comfy_nodes"] if args.test_nodes else []
-    server = browser_server(args.frontend, settings=PICTURE_SETTINGS, node_roots=node_roots, name="screenshot")
+    settings = {**PICTURE_SETTINGS, "Comfy.VueNodes.Enabled": bool(args.vue)}
+    server = browser_server(args.frontend, settings=settings, node_roots=node_roots, name="screenshot")
     server.start()
     if args.checkpoint:
         checkpoint = Path(args.checkpoint).resolve()
@@ -40,6 +42,8 @@ def run(args, browser, server) -> int:
     workflow = json.loads(Path(args.workflow).read_text())
     page = CanvasPage(browser, server).open()
     page.load_workflow(workflow)
+    if args.convert:
+        page.evaluate(CONVERT, [int(i) for i in args.convert.split(",")])
     prompt_id = page.queue()
     client = ComfyClient(server.url)
     entry = client.wait_finished(prompt_id, args.timeout, interval=0.2)
@@ -55,6 +59,15 @@ def run(args, browser, server) -> int:
         print(json.dumps(entry["status"].get("messages", [])[-2:], indent=1)[:3000], file=sys.stderr)
     page.close()
     return 0 if status == "success" else 1
+
+
+CONVERT = """async (ids) => {
+    app.canvas.deselectAll?.();
+    for (const n of app.graph.nodes) if (ids.includes(Number(n.id))) app.canvas.select(n);
+    await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
+    if (!app.graph.nodes.some((n) => n.subgraph)) throw new Error("Convert to Subgraph made no subgraph node");
+    app.canvas.deselectAll?.();
+}"""
 
 
 def thumbnails(args, browser, server) -> int:
@@ -85,11 +98,13 @@ def main() -> int:
     parser.add_argument("--frontend", choices=FRONTENDS, default=FRONTENDS[0])
     parser.add_argument("--checkpoint", help="a checkpoint file linked into the server's models/checkpoints")
     parser.add_argument("--test-nodes", action="store_true", help="also load the test-only nodes (tests/comfy_nodes)")
+    parser.add_argument("--vue", action="store_true", help="the Vue node renderer (Nodes 2.0; frontend 1.58.1)")
     sub = parser.add_subparsers(dest="mode", required=True)
     one = sub.add_parser("run", help="queue a UI workflow, wait for it and save a PNG of the canvas")
     one.add_argument("workflow")
     one.add_argument("--out", default=str(DEFAULT_OUT))
     one.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the prompt")
+    one.add_argument("--convert", help="node ids made into a subgraph before the run, e.g. 4,6,7,8,9 (1.58.1)")
     many = sub.add_parser("thumbnails", help="a .jpg next to every UI workflow in --dir")
     many.add_argument("--dir", default=str(ROOT / "example_workflows"))
     args = parser.parse_args()
