@@ -8,7 +8,7 @@
 // ("12:5") shows on its inner node, and its subgraph nodes show a summary badge.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { COLORS, TEXT_COLORS, el, enclosingNodes, formatScore, nodeByExecutionId, restoreResult, setBadge, setResult, showPanel } from "./node_views.js";
+import { COLORS, TEXT_COLORS, el, enclosingNodes, formatScore, nodeByExecutionId, otherTab, restoreResult, setBadge, setResult, showPanel, stashResult, trackPrompts } from "./node_views.js";
 
 const END = "QG_RetryEnd";
 const KEY = "qg_loop";
@@ -115,11 +115,8 @@ function renderSummary(node, id, state) {
   }
 }
 
-function onLoopEvent(event) {
-  const data = event.detail;
-  const node = data && nodeByExecutionId(data.node);
-  if (node?.type !== END) return;
-  const previous = node.properties?.[KEY];
+/** The loop state after one qg.loop event (`previous`: the node's state so far, another prompt's is dropped). */
+function nextState(previous, data, limit) {
   const state =
     previous?.prompt_id === data.prompt_id
       ? { ...previous, attempts: [...previous.attempts] }
@@ -130,9 +127,24 @@ function onLoopEvent(event) {
     best_score: data.best_score,
     best_attempt: data.best_attempt,
     done: data.done,
-    threshold: threshold(node),
+    threshold: limit,
   });
   state.attempts[data.attempt - 1] = { attempt: data.attempt, seed: data.seed, score: data.score };
+  return state;
+}
+
+function onLoopEvent(event) {
+  const data = event.detail;
+  if (!data) return;
+  const away = otherTab(data.prompt_id);
+  if (away) {
+    // queued from another workflow tab: kept in that tab (shown when it is back on screen), not drawn here
+    stashResult(away, data.node, KEY, (previous) => nextState(previous, data, data.threshold ?? null));
+    return;
+  }
+  const node = nodeByExecutionId(data.node);
+  if (node?.type !== END) return;
+  const state = nextState(node.properties?.[KEY], data, threshold(node));
   setResult(node, KEY, state, renderLoop);
   for (const outer of enclosingNodes(data.node)) renderSummary(outer, String(data.node), state);
 }
@@ -140,6 +152,7 @@ function onLoopEvent(event) {
 app.registerExtension({
   name: "qg.LoopBadge",
   setup() {
+    trackPrompts();
     api.addEventListener("qg.loop", onLoopEvent);
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {

@@ -9,6 +9,7 @@
 //   the classic renderer places over the canvas and the Vue renderer mounts inside the node. Nothing is
 //   drawn in onDrawForeground (the Vue renderer never calls it).
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
 
 /** A score as text: two decimals, or "n/a" for null (NaN travels as null in the JSON events). */
 export const formatScore = (/** @type {number|null|undefined} */ value) =>
@@ -148,4 +149,44 @@ export function restoreResult(nodeType, key, render) {
     if (state) queueMicrotask(() => this.graph && render(this, state));
     return result;
   };
+}
+
+// Workflow tabs: which open workflow queued each prompt, so that its progress and results show only in that
+// tab. Prompts queued elsewhere (another page, an API caller) show on the graph on screen, as before.
+const queuedFrom = new Map(); // prompt id -> the workflow (tab) it was queued from
+let running = null; // the prompt ComfyUI is executing (execution_start)
+const openWorkflow = () => app.extensionManager?.workflow?.activeWorkflow ?? null;
+
+/** Record the workflow each prompt is queued from (api.queuePrompt, which the Run button calls), and follow
+ * the running prompt. Once per page; nothing where the frontend has no workflow store (no tabs). */
+export function trackPrompts() {
+  if (api.qgTracksPrompts || !app.extensionManager?.workflow || typeof api.queuePrompt !== "function") return;
+  api.qgTracksPrompts = true;
+  const queue = api.queuePrompt.bind(api);
+  api.queuePrompt = async (...args) => {
+    const owner = openWorkflow();
+    const reply = await queue(...args);
+    if (reply?.prompt_id && owner) queuedFrom.set(reply.prompt_id, owner);
+    return reply;
+  };
+  api.addEventListener("execution_start", (event) => {
+    running = event.detail?.prompt_id ?? null;
+  });
+}
+
+/** The workflow tab a prompt was queued from, when that is not the one on screen (else null). */
+export function otherTab(promptId = running) {
+  const owner = queuedFrom.get(promptId);
+  return owner && owner !== openWorkflow() ? owner : null;
+}
+
+/** A result for a node of a workflow tab that is not on screen: written into the state that tab is kept in
+ * (a root-level node's properties), so switching back shows it (restoreResult). `update(previous)` gives the
+ * new state. Nodes inside subgraphs of such a tab are left as they were. */
+export function stashResult(workflow, nodeId, key, update) {
+  const state = workflow?.changeTracker?.activeState;
+  const node = state?.nodes?.find((n) => String(n.id) === String(nodeId));
+  if (!node) return;
+  node.properties ??= {};
+  node.properties[key] = update(node.properties[key]);
 }

@@ -4,7 +4,8 @@
 // output QG_SCORES. One state per node (node.properties.qg_scores, saved with the workflow) shown in a
 // panel of real DOM text (js/node_views.js): the reduced score, then one line and bar per image.
 import { app } from "../../scripts/app.js";
-import { el, formatScore, restoreResult, setResult, showPanel } from "./node_views.js";
+import { api } from "../../scripts/api.js";
+import { el, formatScore, otherTab, restoreResult, setResult, showPanel, stashResult, trackPrompts } from "./node_views.js";
 import { runAfter } from "./graph.js";
 import { isQualityGateNode } from "./ids.js";
 
@@ -42,12 +43,22 @@ export function renderScores(node, report) {
 
 app.registerExtension({
   name: "qg.Scores",
+  setup() {
+    trackPrompts();
+    // scores of a prompt queued from another workflow tab are kept in that tab, not shown on this graph
+    api.addEventListener("executed", (event) => {
+      const { node, output, prompt_id: promptId } = event.detail ?? {};
+      const away = otherTab(promptId);
+      const report = output?.qg_scores?.[0];
+      if (away && report) stashResult(away, node, KEY, () => report);
+    });
+  },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isQualityGateNode(nodeData.name) || !(nodeData.output ?? []).includes("QG_SCORES")) return;
     restoreResult(nodeType, KEY, renderScores);
     runAfter(nodeType.prototype, "onExecuted", function (message) {
       const report = message?.qg_scores?.[0];
-      if (report) setResult(this, KEY, report, renderScores);
+      if (report && !otherTab()) setResult(this, KEY, report, renderScores);
     });
   },
 });

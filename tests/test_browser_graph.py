@@ -499,3 +499,49 @@ def test_parameters_and_app_mode_inputs_inside_a_subgraph_are_saved(page, client
     run = client.request("POST", "/qg/templates/browser_subgraph/run", {"params": {"width": 40, "height": 20}})
     result = client.wait_finished(run["prompt_id"], 60)
     assert result["status"]["status_str"] == "success"
+
+
+@pytest.mark.parametrize("frontend_server", [NEWEST_FRONTEND], indirect=True, ids=["tabs"])
+def test_a_loop_shows_only_in_the_tab_that_queued_it(page):
+    """A loop queued from tab A, then a second tab B opened with the same graph (the same node ids): while and
+    after A's prompt runs, B's Retry End shows nothing; back on tab A (the frontend's own tab switching) the
+    finished loop is shown."""
+    from test_browser_results import build_loop, panel_text, wait_for_history, wait_text
+
+    end = build_loop(page)
+    tabs = page.evaluate(
+        """async () => {
+            const store = app.extensionManager.workflow;
+            const workflow = app.graph.serialize();
+            return {first: store.activeWorkflow.path, workflow};
+        }"""
+    )
+    prompt_id = page.queue()
+    second = page.evaluate(
+        """async (workflow) => {
+            await app.extensionManager.command.execute("Comfy.NewBlankWorkflow");
+            await app.loadGraphData(workflow);
+            return app.extensionManager.workflow.activeWorkflow.path;
+        }""",
+        tabs["workflow"],
+    )
+    assert second != tabs["first"]
+    assert wait_for_history(page.server, prompt_id)["status"]["status_str"] == "success"
+    page.wait_for_timeout(500)
+    assert page.evaluate("(id) => app.graph.getNodeById(id)?.type", end) == "QG_RetryEnd"
+    assert panel_text(page, end) is None
+    assert page.evaluate("(id) => app.graph.getNodeById(id).properties.qg_loop ?? null", end) is None
+
+    back = page.evaluate(
+        """async (first) => {
+            const store = app.extensionManager.workflow;
+            for (let i = 0; i < store.openWorkflows.length && store.activeWorkflow.path !== first; i++) {
+                await app.extensionManager.command.execute("Workspace.PreviousOpenedWorkflow");
+                await new Promise((resolve) => setTimeout(resolve, 300));
+            }
+            return store.activeWorkflow.path;
+        }""",
+        tabs["first"],
+    )
+    assert back == tabs["first"]
+    assert "attempt 4/5 · best 6.50 · passed" in wait_text(page, end, "· passed")

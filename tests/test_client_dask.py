@@ -193,10 +193,12 @@ def test_a_server_restarted_mid_sweep_is_used_again(trio):
     with Client(urls, engine="dask") as qg:
         comeback = threading.Thread(target=lambda: (kill_when_busy(victim).join(), victim.start()))
         comeback.start()
-        runs = qg.sweep(name, {"n": list(range(50))})
+        # 100 items of 0.5 s: once the victim dies the other server alone needs ~45 s, well beyond a restart
+        # of the victim (~10 s, more on a loaded machine: 50 items were not always enough)
+        runs = qg.sweep(name, {"n": list(range(100))})
         comeback.join()
         restarts = dict(qg.dask.restarts)
-    assert [r.status for r in runs] == ["success"] * 50 and values(runs) == list(range(50))
+    assert [r.status for r in runs] == ["success"] * 100 and values(runs) == list(range(100))
     after = [r for r in runs if r.server == victim.url and Server(victim.url).history(r.prompt_id)]
     assert restarts[victim.url] == 1 and after, "the restarted server ran nothing"
 
