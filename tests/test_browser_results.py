@@ -268,7 +268,7 @@ def test_screenshot_script_pictures_a_run_and_thumbnails(page, chromium, tmp_pat
     workflow = tmp_path / "loop.json"
     workflow.write_text(json.dumps(page.graph_to_prompt()["workflow"]))
     out = tmp_path / "canvas.png"
-    run = argparse.Namespace(workflow=str(workflow), out=str(out), timeout=120.0)
+    run = argparse.Namespace(workflow=str(workflow), out=str(out), timeout=120.0, convert=None)
     assert screenshot.run(run, chromium, page.server) == 0
     with Image.open(out) as picture:
         assert (picture.format, picture.size) == ("PNG", (1280, 800))
