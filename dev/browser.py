@@ -200,6 +200,23 @@ class CanvasPage:
         )
         self.page.wait_for_timeout(300)  # a frame or two for the canvas to redraw
 
+    def convert_to_subgraph(self, node_ids) -> int:
+        """Select these nodes and run the frontend's own "Convert to Subgraph" command (1.58.1); returns the
+        new subgraph node's id (nothing is left selected)."""
+        return self.page.evaluate(
+            """async (ids) => {
+                app.canvas.deselectAll?.();
+                for (const n of app.graph.nodes) if (ids.map(Number).includes(Number(n.id))) app.canvas.select(n);
+                const before = new Set(app.graph.nodes.map((n) => n.id));
+                await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
+                const sub = app.graph.nodes.find((n) => n.subgraph && !before.has(n.id));
+                if (!sub) throw new Error("Convert to Subgraph made no subgraph node");
+                app.canvas.deselectAll?.();
+                return Number(sub.id);
+            }""",
+            list(node_ids),
+        )
+
     def graph_to_prompt(self) -> dict:
         """``app.graphToPrompt()``: ``{"workflow": UI format, "output": API format}``."""
         return self.page.evaluate(

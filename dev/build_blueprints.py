@@ -54,12 +54,9 @@ BLUEPRINTS = {
     ),
 }
 
-CONVERT = """async ([inside, title, category, description]) => {
-    app.canvas.deselectAll?.();
-    for (const n of app.graph.nodes) if (inside.includes(Number(n.id))) app.canvas.select(n);
-    await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
-    const sub = app.graph.nodes.find((n) => n.subgraph);
-    if (!sub) throw new Error("Convert to Subgraph made no subgraph node");
+# After the conversion: the subgraph node alone, saved as the frontend saves a blueprint.
+ONLY_THE_SUBGRAPH = """([id, title, category, description]) => {
+    const sub = app.graph.getNodeById(id);
     for (const n of [...app.graph.nodes]) if (n !== sub) app.graph.remove(n);
     sub.pos = [0, 0];
     sub.title = title;
@@ -96,7 +93,9 @@ def main() -> int:
                 for name, (make, inside, description, names) in BLUEPRINTS.items():
                     page.reset()
                     page.load_workflow(ui(make()))
-                    data = rename_outputs(page.evaluate(CONVERT, [sorted(inside), name, CATEGORY, description]), names)
+                    sub = page.convert_to_subgraph(sorted(inside))
+                    data = page.evaluate(ONLY_THE_SUBGRAPH, [sub, name, CATEGORY, description])
+                    data = rename_outputs(data, names)
                     path = OUT / f"{name}.json"
                     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
                     print(f"{path.relative_to(ROOT)}: {len(data['definitions']['subgraphs'][0]['nodes'])} nodes")

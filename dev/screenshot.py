@@ -43,7 +43,7 @@ def run(args, browser, server) -> int:
     page = CanvasPage(browser, server).open()
     page.load_workflow(workflow)
     if args.convert:
-        page.evaluate(CONVERT, [int(i) for i in args.convert.split(",")])
+        page.convert_to_subgraph(int(i) for i in args.convert.split(","))
     prompt_id = page.queue()
     client = ComfyClient(server.url)
     entry = client.wait_finished(prompt_id, args.timeout, interval=0.2)
@@ -59,15 +59,6 @@ def run(args, browser, server) -> int:
         print(json.dumps(entry["status"].get("messages", [])[-2:], indent=1)[:3000], file=sys.stderr)
     page.close()
     return 0 if status == "success" else 1
-
-
-CONVERT = """async (ids) => {
-    app.canvas.deselectAll?.();
-    for (const n of app.graph.nodes) if (ids.includes(Number(n.id))) app.canvas.select(n);
-    await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
-    if (!app.graph.nodes.some((n) => n.subgraph)) throw new Error("Convert to Subgraph made no subgraph node");
-    app.canvas.deselectAll?.();
-}"""
 
 
 def thumbnails(args, browser, server) -> int:

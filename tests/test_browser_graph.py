@@ -442,15 +442,6 @@ def test_widgets_become_parameters_of_the_matching_kind(page):
     assert kinds["linked"] is None
 
 
-CONVERT_TO_SUBGRAPH = """async (ids) => {
-    app.canvas.deselectAll?.();
-    for (const n of app.graph.nodes) if (ids.map(Number).includes(Number(n.id))) app.canvas.select(n);
-    await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
-    const sub = app.graph.nodes.find((n) => n.subgraph);
-    return sub ? Number(sub.id) : null;
-}"""
-
-
 @pytest.mark.parametrize("frontend_server", [NEWEST_FRONTEND], indirect=True, ids=["subgraph"])
 def test_parameters_and_app_mode_inputs_inside_a_subgraph_are_saved(page, client):
     """A parameter node converted into a subgraph (the frontend's own command) stays a parameter of the saved
@@ -458,8 +449,7 @@ def test_parameters_and_app_mode_inputs_inside_a_subgraph_are_saved(page, client
     parameter feeding the inner widget (by its execution id outer:inner); the template runs by name."""
     image, score = build_scored_image(page)
     width = page.evaluate("() => Number(app.graph.nodes.find((n) => n.type === 'QG_ParamInt').id)")
-    sub = page.evaluate(CONVERT_TO_SUBGRAPH, [image, width])
-    assert sub is not None, "Convert to Subgraph made no subgraph node"
+    sub = page.convert_to_subgraph([image, width])
     promoted = page.evaluate(
         """(id) => {
             const node = app.graph.getNodeById(id);

@@ -308,19 +308,12 @@ def test_loop_inside_a_subgraph_shows_on_the_inner_node_and_a_summary_outside(pa
     """The loop converted into a subgraph with the frontend's own command: the events carry execution ids
     ("6:4"); the closed subgraph node shows a summary, the inner node its panel once the subgraph is open."""
     build_loop(page)
-    converted = page.evaluate(
-        """async () => {
-            app.canvas.deselectAll?.();
-            const record = app.graph.nodes.find((n) => n.type === "QGTest_Record");
-            for (const n of app.graph.nodes) if (n !== record) app.canvas.select(n);
-            await app.extensionManager.command.execute("Comfy.Graph.ConvertToSubgraph");
-            const sub = app.graph.nodes.find((n) => n.subgraph);
-            if (!sub) return null;
-            const inner = sub.subgraph.nodes.find((n) => n.type === "QG_RetryEnd");
-            return {sub: String(sub.id), inner: String(inner.id)};
-        }"""
+    loop_nodes = page.evaluate("() => app.graph.nodes.filter((n) => n.type !== 'QGTest_Record').map((n) => n.id)")
+    sub = page.convert_to_subgraph(loop_nodes)
+    inner = page.evaluate(
+        "(id) => String(app.graph.getNodeById(id).subgraph.nodes.find((n) => n.type === 'QG_RetryEnd').id)", sub
     )
-    assert converted, "Convert to Subgraph made no subgraph node"
+    converted = {"sub": str(sub), "inner": inner}
     page.fit_view(margin=200, max_scale=1.0)
     page.wait_for_timeout(300)
     before = page.screenshot()
