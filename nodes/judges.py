@@ -17,10 +17,12 @@ from . import host
 from .common import HIDDEN_ID, QGNode, combo, socket
 from .core.errors import QGError
 from .core.hf import load_hf
+from .core.ranking import json_number
 from .core.score import Scorer, Scores, as_text, file_signature, parse_pairs
 from .score import (
     CACHE,
     CATEGORY,
+    HF_FOLDER,
     NONE,
     SCORE_NAMES,
     SCORE_OUTPUTS,
@@ -37,7 +39,7 @@ from .score import (
     score_tooltips,
 )
 
-FOLDER = "clip_scorers"
+FOLDER = HF_FOLDER
 CONFIG = "config.json"
 PREFERENCE_VALUES = ("score", "batch_softmax")
 DEFAULT_PAIRS = "Good photo. | Bad photo."
@@ -203,8 +205,8 @@ class PreferenceScore(QGNode):
                 prompt=prompt,
                 formula=formula,
                 logit_scale=round(scorer.logit_scale, 6),
-                preference=[round(v, 6) if math.isfinite(v) else None for v in scores],
-                batch_softmax=[round(p, 6) if math.isfinite(p) else None for p in probabilities],
+                preference=[json_number(v) for v in scores],
+                batch_softmax=[json_number(p) for p in probabilities],
             )
 
 

@@ -49,7 +49,8 @@ LOG = logging.getLogger("quality_gate")
 WEIGHT_EXTENSIONS = {".safetensors", ".pt", ".pth", ".bin", ".ckpt"}
 JSON = {".json"}
 # model folders and what they list: weight files, and for clip_scorers the config.json of each model folder
-FOLDERS = {"open_clip": WEIGHT_EXTENSIONS, "aesthetic": WEIGHT_EXTENSIONS, "clip_scorers": JSON}
+HF_FOLDER = "clip_scorers"  # Hugging Face model folders (nodes/judges.py)
+FOLDERS = {"open_clip": WEIGHT_EXTENSIONS, "aesthetic": WEIGHT_EXTENSIONS, HF_FOLDER: JSON}
 NONE = "none"
 SCORER = "QG_SCORER"
 SCORES = "QG_SCORES"
@@ -316,8 +317,9 @@ class ScorerLoader(QGNode):
                     architectures(),
                     "auto",
                     "The open_clip model the weights belong to. auto = the open_clip config next to the weights "
-                    "(<weights name>.json) if there is one, else ViT-L-14-quickgelu (OpenAI ViT-L/14, which the "
-                    "LAION heads expect; plain ViT-L-14 uses another activation and gives other scores).",
+                    "(<weights name>.json) if there is one, else the built-in model whose shapes the weights have "
+                    "(ViT-H-14 for HPSv2), else ViT-L-14-quickgelu (OpenAI ViT-L/14, which the LAION heads expect; "
+                    "plain ViT-L-14 uses another activation and gives other scores).",
                 ),
                 "head": head_input(),
                 "precision": precision_input(),

@@ -8,14 +8,13 @@ Nothing here imports ComfyUI; ``nodes/judges.py`` puts the model under ComfyUI's
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .errors import QGError
-from .score import LOGIT_SCALE, OPENAI_MEAN, OPENAI_STD, describe_bad_start, require_open_clip
+from .score import LOGIT_SCALE, OPENAI_MEAN, OPENAI_STD, describe_bad_start, read_json_object, require_open_clip
 
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
@@ -29,21 +28,9 @@ KINDS = {
 }
 
 
-def read_json(path: Path, what: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise QGError(f"{path} is missing: {what}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise QGError(f"{path} is not valid JSON ({e}); {what}") from e
-    if not isinstance(data, dict):
-        raise QGError(f"{path} must hold a JSON object; {what}")
-    return data
-
-
 def model_type(folder: Path) -> str:
     """The folder's ``config.json`` ``model_type``, checked against the kinds this pack can score with."""
-    config = read_json(folder / "config.json", "a Hugging Face model folder needs its config.json")
+    config = read_json_object(folder / "config.json", "the model folder's config")
     kind = config.get("model_type")
     if kind not in KINDS:
         raise QGError(
@@ -135,17 +122,13 @@ def load_hf(folder: str | Path) -> HFModel:
     config = model.config
     vision = getattr(config, "vision_config", config)
     processor = folder / "preprocessor_config.json"
-    pre = read_json(processor, "the image processor config") if processor.is_file() else {}
+    pre = read_json_object(processor, "the image processor config") if processor.is_file() else {}
     mean, std = (SIGLIP_MEAN, SIGLIP_STD) if family == "siglip" else (OPENAI_MEAN, OPENAI_STD)
+    embed_dim = config.projection_dim if family == "hf_clip" else vision.hidden_size
     tokenizer, scale = None, LOGIT_SCALE
-    if class_name == "CLIPModel":
-        embed_dim = config.projection_dim
+    if class_name == "CLIPModel":  # the one kind with a text tower
         tokenizer = _tokenizer(folder, config, config.text_config.max_position_embeddings)
         scale = float(model.logit_scale.exp())
-    elif family == "hf_clip":
-        embed_dim = config.projection_dim
-    else:
-        embed_dim = vision.hidden_size
     return HFModel(
         model=model,
         family=family,

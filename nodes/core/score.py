@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .errors import QGError
 from .ranking import json_number
-from .technical import non_finite, rgb_images
+from .technical import check_image, non_finite, rgb_images
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -229,6 +229,20 @@ def architectures() -> list[str]:
     return ["auto", *open_clip.list_models()]
 
 
+def read_json_object(path: Path, what: str) -> dict:
+    """A JSON object from a config file; a missing, unreadable or non-object file is a QGError naming ``what``
+    and the path."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise QGError(f"{what} {path} is missing") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise QGError(f"{what} {path} is not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise QGError(f"{what} {path} must be a JSON object")
+    return data
+
+
 def sidecar(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
@@ -303,12 +317,7 @@ def encoder_config(weights: str | Path, architecture: str, state: dict | None = 
     the encoder the LAION heads were trained on."""
     weights = Path(weights)
     if architecture == "auto" and sidecar(weights).is_file():
-        try:
-            cfg = json.loads(sidecar(weights).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise QGError(f"the sidecar config {sidecar(weights).name} is not valid JSON ({e})") from e
-        if not isinstance(cfg, dict):
-            raise QGError(f"the sidecar config {sidecar(weights).name} must be a JSON object")
+        cfg = read_json_object(sidecar(weights), "the sidecar config")
         preprocess = cfg.get("preprocess_cfg", {})
         cfg = cfg.get("model_cfg", cfg)
         if not {"embed_dim", "vision_cfg"} <= set(cfg):
@@ -536,7 +545,7 @@ class Scorer:
         """``_encode``'s chunks for this batch, from the cache when the same tensor (same object, storage,
         shape and in-place version) was encoded with the same crop: ComfyUI hands every node linked to one
         output the same tensor, so the judges of a batch share one encode. ``auto`` is the model's own crop."""
-        rgb_images(images)  # a named error for anything that is not an IMAGE, before it is used as a key
+        check_image(images)  # a named error for anything that is not an IMAGE, before it is used as a key
         crop = self.crop if crop == "auto" else crop
         version = getattr(images, "_version", None) if not images.is_inference() else None
         key = (id(images), images.data_ptr(), tuple(images.shape), version, crop)

@@ -100,8 +100,8 @@ def working_size(height: int, width: int, size: int = WORK_SIZE) -> tuple[int, i
     return max(3, round(height * scale)), max(3, round(width * scale))
 
 
-def rgb_images(images: torch.Tensor) -> torch.Tensor:
-    """Validate a ComfyUI IMAGE and return its RGB channels as float32 ``[B, H, W, 3]`` (a view where possible)."""
+def check_image(images) -> None:
+    """A ComfyUI IMAGE (``[B >= 1, H >= 1, W >= 1, 1, 3 or 4 channels]``, floating point), or a named error."""
     if not isinstance(images, torch.Tensor):
         raise QGError(f"image: expected an IMAGE tensor [batch, height, width, channels], got {type(images).__name__}")
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
@@ -113,6 +113,11 @@ def rgb_images(images: torch.Tensor) -> torch.Tensor:
         raise QGError(f"image: expected at least one image of at least 1x1 pixels, got shape {list(images.shape)}")
     if not images.is_floating_point():
         raise QGError(f"image: expected a floating-point IMAGE tensor with values 0..1, got {images.dtype}")
+
+
+def rgb_images(images: torch.Tensor) -> torch.Tensor:
+    """Validate a ComfyUI IMAGE and return its RGB channels as float32 ``[B, H, W, 3]`` (a view where possible)."""
+    check_image(images)
     if images.shape[-1] == 1:
         images = images.expand(-1, -1, -1, 3)
     return images[..., :3].float()
@@ -246,7 +251,7 @@ def technical_scores(
     if isinstance(work_size, bool) or not isinstance(work_size, int) or work_size < 3:
         raise QGError(f"work_size: expected an integer of at least 3, got {work_size!r}")
     chunk_size = min(chunk_size, CHUNK_SIZE)
-    rgb_images(images)  # validate once before any work
+    check_image(images)  # validate once before any work
     scores, reports = [], []
     with torch.no_grad():
         for start in range(0, images.shape[0], chunk_size):
