@@ -31,8 +31,9 @@ Touchpoints and their fallbacks (the README lists the same):
   ComfyUI did before the flag existed (logged).
 - ``comfy.model_management`` / ``comfy.model_patcher`` / ``comfy.utils``: devices, dtype choice, loading,
   interrupts, progress bars. Interrupt checks and progress become no-ops without them; scoring needs them.
-- ``POST /free``: an aiohttp middleware sees it succeed and calls the pack's ``on_free`` callbacks (the scorer
-  cache). Without a mutable middleware list: ``/free`` does not release the scorer cache (logged).
+- ``PromptQueue.get_flags`` (wrapped on the server's queue): when ComfyUI's prompt worker takes the flags of a
+  ``POST /free``, the pack's ``on_free`` callbacks release the scorer cache on that thread, before ComfyUI
+  unloads models. Without it: ``/free`` does not release the scorer cache (logged).
 - ``PromptQueue.task_done`` (wrapped on the server's queue): the pack's ``on_prompt_done`` callbacks amend a
   finished prompt's history entry before ComfyUI stores it (the scores of score nodes that were cache hits,
   the attempt and seed of a loop attempt that failed). Without it: those are missing from ``/history``
@@ -442,41 +443,34 @@ def metadata_disabled() -> bool:
 
 
 def on_free(callback: Callable[[dict], Any]) -> bool:
-    """Call ``callback(body)`` after every successful ``POST /free`` (``{"unload_models", "free_memory"}``),
-    through a middleware added to ComfyUI's app before it starts."""
-    srv = server()
-    app = getattr(srv, "app", None)
-    middlewares = getattr(app, "middlewares", None)
-    if srv is None:
+    """Call ``callback(flags)`` when ComfyUI's prompt worker takes the flags a ``POST /free`` set
+    (``{"unload_models", "free_memory"}``), on that worker thread, before it unloads models. Releasing models
+    there, and not in the request's thread, keeps the pack from dropping a model while the worker walks
+    ComfyUI's list of loaded models (which killed the worker thread). ComfyUI has no hook for this, so the
+    server's ``PromptQueue.get_flags`` is wrapped (once)."""
+    queue = getattr(server(), "prompt_queue", None)
+    if queue is None:
         return False
-    if middlewares is None or getattr(middlewares, "frozen", True) or getattr(app, "frozen", False):
-        missing(
-            "a mutable aiohttp middleware list on PromptServer.app", "POST /free does not release the pack's caches"
-        )
+    original = getattr(queue, "get_flags", None)
+    if not callable(original):
+        missing("PromptQueue.get_flags", "POST /free does not release the pack's caches")
         return False
     _free_callbacks.append(callback)
     if len(_free_callbacks) == 1:
-        middlewares.append(_free_middleware())
+
+        def get_flags(*args, **kwargs):
+            flags = original(*args, **kwargs)
+            taken = args[0] if args else kwargs.get("reset", True)
+            if taken and isinstance(flags, dict) and flags:
+                for free in _free_callbacks:
+                    try:
+                        free(flags)
+                    except Exception:  # noqa: BLE001 - the worker thread must survive the pack's clean-up
+                        LOG.exception("Quality Gate: releasing the pack's caches on POST /free failed")
+            return flags
+
+        queue.get_flags = get_flags
     return True
-
-
-def _free_middleware():
-    from aiohttp import web
-
-    @web.middleware
-    async def quality_gate_free(request, handler):
-        response = await handler(request)
-        if request.method == "POST" and request.path in ("/free", "/api/free") and response.status == 200:
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                for callback in _free_callbacks:
-                    callback(body)
-        return response
-
-    return quality_gate_free
 
 
 # --- finished prompts -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ to unload models or free memory.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -664,11 +665,16 @@ class ScoresShown:
 SCORES_SHOWN = ScoresShown()
 
 
-def release_scorers(body: dict) -> None:
-    """After ``POST /free`` with ``unload_models`` or ``free_memory`` (as ComfyUI reads them): forget the cached
-    encoders and heads, so their memory goes once no running node holds them; the next run loads them again."""
-    if body.get("unload_models") or body.get("free_memory"):
-        LOG.info("Quality Gate: POST /free released %d cached scorer file(s)", CACHE.clear())
+def release_scorers(flags: dict) -> None:
+    """When ComfyUI's prompt worker takes the flags of ``POST /free`` with ``unload_models`` or ``free_memory``:
+    forget the cached encoders and heads, so their memory goes (the next run loads them again). Runs on the worker
+    thread before ComfyUI unloads models; the collection frees the dropped models here and now, so none of them
+    leaves ComfyUI's list of loaded models while ComfyUI walks it."""
+    if flags.get("unload_models") or flags.get("free_memory"):
+        count = CACHE.clear()
+        if count:
+            gc.collect()
+        LOG.info("Quality Gate: POST /free released %d cached scorer file(s)", count)
 
 
 def setup() -> None:

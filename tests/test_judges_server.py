@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 import torch
@@ -183,23 +184,46 @@ def test_three_judges_on_one_scorer_encode_the_batch_once(server, client, judges
 
 def test_free_releases_hugging_face_scorers(server, client, judges):
     """POST /free empties the scorer cache for Hugging Face folders too: the next run loads the folder again,
-    and the run after that reuses it."""
+    and the run after that reuses it. Round after round, so a release that races ComfyUI's unloading (it
+    killed the prompt worker once: every later prompt hung) shows up here."""
 
     def run(prompt):
+        """PickScore, and HPS and v2.5 beside it: /free drops several models at once."""
         g = Graph()
-        node = g.add("QG_PreferenceScore", image=photos(g, judges), scorer=hf_loader(g, "PickScore_v1"), prompt=prompt)
-        g.record(g.out(node, 2))
-        run_ok(client, g)
+        image = photos(g, judges)
+        for scorer in (hf_loader(g, "PickScore_v1"), open_clip_loader(g, "HPS_v2.1_tiny.pt")):
+            g.record(g.out(g.add("QG_PreferenceScore", image=image, scorer=scorer, prompt=prompt), 2))
+        v2_5 = hf_loader(g, "google/siglip-so400m-tiny", "aesthetic_predictor_v2_5_tiny.pth")
+        g.record(g.out(g.add("QG_AestheticScore", image=image, scorer=v2_5), 2))
+        assert client.run(g.nodes, timeout=60).status == "success"
 
     def loads():
         return server.log().count("Quality Gate: loaded encoder PickScore_v1")
 
     run("a")
-    before = loads()
+    for i in range(3):
+        before = loads()
+        client.request("POST", "/free", {"unload_models": True, "free_memory": True})
+        run(f"b{i}")
+        run(f"c{i}")
+        assert loads() == before + 1
+    # /free while a prompt runs: the scorers are released after it, when ComfyUI's worker takes the flags
+    # (released at once, they left ComfyUI's list of loaded models while the worker walked it)
+    g = Graph()
+    node = g.add("QG_PreferenceScore", image=photos(g, judges), scorer=hf_loader(g, "PickScore_v1"), prompt="d")
+    g.record(g.probe("slow", g.out(node, 2), delay=3.0))
+    prompt_id = client.queue(g.nodes)
+    deadline = time.monotonic() + 60
+    while not g.counts(client).get("slow") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    start = len(server.log())
     client.request("POST", "/free", {"unload_models": True, "free_memory": True})
-    run("b")
-    run("c")
-    assert loads() == before + 1
+    assert client.wait_finished(prompt_id, timeout=60)["status"]["status_str"] == "success"
+    run("e")
+    log = server.log()[start:]
+    assert "Prompt executed" in log and "released" in log
+    assert log.index("Prompt executed") < log.index("Quality Gate: POST /free released")
+    assert "Exception in thread" not in server.log()
 
 
 @pytest.mark.parametrize(
