@@ -102,7 +102,7 @@ class CanvasPage:
 
     def dismiss_dialogs(self) -> None:
         for _ in range(5):
-            if not self.page.locator(".p-dialog").count():
+            if not self.page.locator('.p-dialog, [role="dialog"]').count():
                 return
             self.page.keyboard.press("Escape")
             time.sleep(0.2)

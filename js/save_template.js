@@ -146,9 +146,51 @@ function element(tag, attributes = {}, children = []) {
   return el;
 }
 
-/** Show the dialog; resolves when it is closed. */
+/**
+ * Show `form` in the frontend's own dialog (app.extensionManager.dialog.showExtensionDialog, title and close
+ * button and Escape are the frontend's). That API takes a Vue component and an extension has no Vue `h`, so the
+ * component renders nothing and puts the form beside its placeholder when mounted; it takes the form away when
+ * the dialog unmounts, however it was closed. Returns a function that closes the dialog.
+ */
+let closeShown = null;
+let opened = 0;
+function showInFrontendDialog(title, form, onClosed) {
+  const dialog = app.extensionManager?.dialog;
+  if (typeof dialog?.showExtensionDialog !== "function") {
+    notify(app, "error", LABEL, "This ComfyUI frontend has no extension dialog API (app.extensionManager.dialog); update the frontend.");
+    onClosed();
+    return () => {};
+  }
+  // A key of its own per opening: one reused while the last dialog still fades out is not shown (1.32.9); the
+  // store files it under this full key, which its closeDialog looks for.
+  const key = `extension-${DIALOG}-${++opened}`;
+  const component = {
+    name: "QualityGateSaveTemplate",
+    render: () => null,
+    mounted() {
+      this.$el.parentNode.insertBefore(form, this.$el);
+      const first = form.querySelector("input");
+      first?.focus();
+      first?.select();
+    },
+    unmounted() {
+      form.remove();
+      onClosed();
+    },
+  };
+  closeShown?.();
+  const shown = dialog.showExtensionDialog({ key, title, component, dialogComponentProps: { style: { width: "32rem" } } });
+  closeShown = () => shown?.closeDialog?.();
+  return closeShown;
+}
+
+/** Show the dialog; resolves with the save's outcome, or null when it is closed without saving. */
 function openDialog() {
-  document.getElementById(DIALOG)?.remove();
+  const open = document.getElementById(DIALOG);
+  if (open) {
+    open.querySelector("input")?.focus(); // already open: the frontend brings its dialog to the front
+    return Promise.resolve(null);
+  }
   const graphNodes = everyNode(app.rootGraph ?? app.graph);
   const taken = new Set(
     graphNodes
@@ -168,13 +210,17 @@ function openDialog() {
   const field = (id, value, tag = "input") =>
     element(tag, { id, value, style: { width: "100%", boxSizing: "border-box", margin: "2px 0 8px" } });
   const nameInput = field(`${DIALOG}-name`, suggestName());
+  nameInput.setAttribute("autofocus", ""); // where the frontend's dialog puts the focus once it has opened
   const titleInput = field(`${DIALOG}-title`, "");
   const descriptionInput = field(`${DIALOG}-description`, "", "textarea");
   const status = element("div", { id: `${DIALOG}-status`, style: { whiteSpace: "pre-wrap", minHeight: "1em" } });
-  const save = element("button", { id: `${DIALOG}-save`, textContent: "Save" });
-  const cancel = element("button", { id: `${DIALOG}-cancel`, textContent: "Cancel" });
+  const save = element("button", { id: `${DIALOG}-save`, textContent: "Save", className: "p-button p-component" });
+  const cancel = element("button", {
+    id: `${DIALOG}-cancel`,
+    textContent: "Cancel",
+    className: "p-button p-component p-button-secondary",
+  });
   const sections = [
-    element("h3", { textContent: LABEL, style: { margin: "0 0 8px" } }),
     element("div", { textContent: "Name (letters, digits, _ and -)" }),
     nameInput,
     element("div", { textContent: "Title (optional)" }),
@@ -186,52 +232,15 @@ function openDialog() {
     sections.push(element("div", { textContent: "App Mode inputs to offer as named parameters:" }), ...rows);
   }
   sections.push(status, element("div", { style: { display: "flex", gap: "8px", marginTop: "8px" } }, [save, cancel]));
-  const box = element(
-    "div",
-    {
-      style: {
-        background: "var(--comfy-menu-bg, #222)",
-        color: "var(--input-text, #ddd)",
-        padding: "16px",
-        borderRadius: "8px",
-        width: "480px",
-        maxHeight: "80vh",
-        overflow: "auto",
-        fontFamily: "sans-serif",
-        fontSize: "14px",
-      },
-    },
-    sections,
-  );
-  const overlay = element(
-    "div",
-    {
-      id: DIALOG,
-      style: {
-        position: "fixed",
-        inset: "0",
-        zIndex: "10000",
-        background: "rgba(0,0,0,0.5)",
-        display: "flex",
-        alignItems: "center",
-        justifyContent: "center",
-      },
-    },
-    [box],
-  );
-  document.body.append(overlay);
-  nameInput.focus();
-  nameInput.select();
+  const form = element("div", { id: DIALOG, style: { display: "flex", flexDirection: "column" } }, sections);
 
   return new Promise((resolve) => {
-    const close = (result) => {
-      overlay.remove();
-      resolve(result);
-    };
-    cancel.onclick = () => close(null);
-    overlay.addEventListener("keydown", (e) => {
+    let outcome = null;
+    const close = showInFrontendDialog(LABEL, form, () => resolve(outcome));
+    cancel.onclick = () => close();
+    form.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") return; // the frontend's dialog closes on Escape
       e.stopPropagation(); // keep the canvas shortcuts away from the text fields
-      if (e.key === "Escape") close(null);
       if (e.key === "Enter" && e.target instanceof HTMLInputElement && !save.disabled) save.onclick?.(e);
     });
     let replaceConfirmed = ""; // the name the user agreed to replace
@@ -262,11 +271,14 @@ function openDialog() {
         return;
       }
       status.textContent = "Saving…";
-      const outcome = await saveTemplate(name, titleInput.value, descriptionInput.value, chosen);
+      const saved = await saveTemplate(name, titleInput.value, descriptionInput.value, chosen);
       save.disabled = false;
-      status.textContent = outcome.message;
-      status.dataset.ok = String(outcome.ok);
-      if (outcome.ok) close(outcome);
+      status.textContent = saved.message;
+      status.dataset.ok = String(saved.ok);
+      if (saved.ok) {
+        outcome = saved;
+        close();
+      }
     };
   });
 }

@@ -311,6 +311,15 @@ def open_save_dialog(page) -> None:
     assert LABEL in menu, "the canvas menu has no entry"
     page.evaluate('() => { app.extensionManager.command.execute("qg.SaveTemplate"); }')
     page.wait_for_selector("#qg-save-template", timeout=10_000)
+    # in the frontend's own dialog (its title, close button and Escape), not an overlay of the pack's
+    dialog = page.evaluate(
+        """() => {
+            const form = document.querySelector("#qg-save-template");
+            const dialog = form.closest('[role="dialog"]');
+            return { text: dialog?.textContent ?? null, onBody: form.parentElement === document.body };
+        }"""
+    )
+    assert dialog["text"] is not None and LABEL in dialog["text"] and not dialog["onBody"], dialog
 
 
 def save_from_dialog(page, name: str, press_enter: bool = False) -> None:
@@ -377,6 +386,29 @@ def test_save_template_shows_the_servers_error(page, client):
     assert "Not saved (400)" in status and "width" in status, status
     assert listed(client, "browser_refused") is None
     page.click("#qg-save-template-cancel")
+    page.wait_for_selector("#qg-save-template", state="detached", timeout=10_000)
+
+
+def test_save_template_dialog_closes_and_opens_again_like_the_frontends_dialogs(page, client):
+    """Escape closes it (the frontend's dialog does that), and it opens again at once, while the last one may
+    still be fading out; keys typed into its fields never reach the canvas."""
+    build_scored_image(page)
+    open_save_dialog(page)
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#qg-save-template", state="detached", timeout=10_000)
+    open_save_dialog(page)
+    select_all = "() => { app.canvas.selectItems ? app.canvas.selectItems() : app.canvas.selectNodes(); }"
+    page.evaluate(select_all)
+    nodes = page.evaluate("() => app.graph.nodes.length")
+    page.fill("#qg-save-template-name", "")
+    page.type("#qg-save-template-name", "typed_here")
+    page.press("#qg-save-template-name", "Backspace")
+    page.press("#qg-save-template-name", "Delete")  # on the canvas these delete the selected nodes
+    assert page.evaluate("() => app.graph.nodes.length") == nodes
+    assert page.input_value("#qg-save-template-name") == "typed_her"
+    page.click("#qg-save-template-cancel")
+    page.wait_for_selector("#qg-save-template", state="detached", timeout=10_000)
+    assert listed(client, "typed_here") is None
 
 
 APP_MODE_STORE = """() => {
