@@ -193,6 +193,13 @@ class ComfyServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def check_worker(self) -> None:
+        """Raise ServerError with the traceback when ComfyUI's prompt worker thread died (every prompt queued
+        after that waits forever)."""
+        log = self.log()
+        if "(prompt_worker):" in log:
+            raise ServerError("ComfyUI's prompt worker thread died:\n" + log[log.index("Exception in thread") :][:4000])
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
 
@@ -265,8 +272,9 @@ class ComfyClient(Server):
     ``Server`` (HTTP, uploads, ``history``; errors ``Refused``/``ServerFailed``/``Unreachable``) and its event
     thread, whose messages this client queues for ``run``."""
 
-    def __init__(self, url: str, timeout: float = 30.0):
+    def __init__(self, url: str, timeout: float = 30.0, server: ComfyServer | None = None):
         super().__init__(url, timeout)
+        self.server = server  # when given, a wait ends early with its log if its prompt worker died
         self._messages: SimpleQueue = SimpleQueue()
         self.listeners.append(self._messages.put)
 
@@ -296,8 +304,11 @@ class ComfyClient(Server):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                message = self._messages.get(timeout=max(0.1, deadline - time.monotonic()))
+                message = self._messages.get(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
             except Empty:
+                if time.monotonic() < deadline:
+                    self._check_worker()
+                    continue
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s") from None
             data, kind = message.get("data") or {}, message.get("type")
             if data.get("prompt_id") != prompt_id:
@@ -333,11 +344,19 @@ class ComfyClient(Server):
     def wait_finished(self, prompt_id: str, timeout: float = 300.0, interval: float = 0.1) -> dict:
         """Poll /history every ``interval`` seconds until the prompt has finished; returns its history entry."""
         deadline = time.monotonic() + timeout
+        checked = time.monotonic()
         while (entry := self.history(prompt_id)).get("status", {}).get("completed") is None:
+            if time.monotonic() - checked > 5:
+                self._check_worker()
+                checked = time.monotonic()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
             time.sleep(interval)
         return entry
+
+    def _check_worker(self) -> None:
+        if self.server is not None:
+            self.server.check_worker()
 
     def upload_image(self, path: Path) -> str:
         """Upload a local image into the server's input folder (POST /upload/image, once per content hash);

@@ -54,14 +54,14 @@ def cache_server(request, tmp_path_factory):
 
 @pytest.fixture
 def client(server):
-    c = ComfyClient(server.url)
+    c = ComfyClient(server.url, server=server)
     yield c
     c.close()
 
 
 @pytest.fixture
 def cclient(cache_server):
-    c = ComfyClient(cache_server.url)
+    c = ComfyClient(cache_server.url, server=cache_server)
     yield c
     c.close()
 

@@ -14,7 +14,7 @@ LABEL = "Save as Quality Gate template"
 
 @pytest.fixture
 def client(page):
-    c = ComfyClient(page.server.url)
+    c = ComfyClient(page.server.url, server=page.server)
     yield c
     c.close()
 

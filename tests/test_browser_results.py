@@ -38,7 +38,7 @@ pytestmark = pytest.mark.parametrize(
 @pytest.fixture(scope="module")
 def renderer(request, frontend_server):
     """The node renderer, switched through the server's settings before the page loads."""
-    client = ComfyClient(frontend_server.url)
+    client = ComfyClient(frontend_server.url, server=frontend_server)
     try:
         client.request("POST", "/api/settings/Comfy.VueNodes.Enabled", request.param == "vue")
     finally:
@@ -57,7 +57,7 @@ def canvas(chromium, frontend_server, renderer):
 
 
 def wait_for_history(server, prompt_id: str, timeout: float = 120.0) -> dict:
-    client = ComfyClient(server.url)
+    client = ComfyClient(server.url, server=server)
     try:
         return client.wait_finished(prompt_id, timeout)
     finally:

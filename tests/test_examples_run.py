@@ -52,7 +52,7 @@ def examples_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(examples_server):
-    client = ComfyClient(examples_server.url)
+    client = ComfyClient(examples_server.url, server=examples_server)
     yield client.run
     client.close()
 

@@ -29,3 +29,16 @@ def test_a_server_that_does_not_start_is_an_error(tmp_path):
     with pytest.raises(ServerError, match="exited with code"):
         server.start()
     assert server.process is None
+
+
+def test_a_dead_prompt_worker_ends_the_wait_with_its_traceback(tmp_path):
+    """A prompt worker that died (as a /free race once made it) fails the waiting test in seconds with the
+    traceback, instead of each test waiting out its timeout."""
+    server = ComfyServer(workdir=tmp_path, name="dead-worker")
+    server.check_worker()  # no log yet: nothing to say
+    server.log_path.write_text(
+        "got prompt\nException in thread Thread-1 (prompt_worker):\nTraceback (most recent call last):\n"
+        "IndexError: list index out of range\n"
+    )
+    with pytest.raises(ServerError, match=r"(?s)prompt worker thread died.*IndexError"):
+        server.check_worker()
