@@ -146,14 +146,15 @@ function element(tag, attributes = {}, children = []) {
   return el;
 }
 
+let closeShown = null; // closes the dialog shown last
+let opened = 0;
+
 /**
  * Show `form` in the frontend's own dialog (app.extensionManager.dialog.showExtensionDialog, title and close
  * button and Escape are the frontend's). That API takes a Vue component and an extension has no Vue `h`, so the
  * component renders nothing and puts the form beside its placeholder when mounted; it takes the form away when
  * the dialog unmounts, however it was closed. Returns a function that closes the dialog.
  */
-let closeShown = null;
-let opened = 0;
 function showInFrontendDialog(title, form, onClosed) {
   const dialog = app.extensionManager?.dialog;
   if (typeof dialog?.showExtensionDialog !== "function") {
@@ -239,7 +240,7 @@ function openDialog() {
     const close = showInFrontendDialog(LABEL, form, () => resolve(outcome));
     cancel.onclick = () => close();
     form.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") return; // the frontend's dialog closes on Escape
+      if (e.key === "Escape" || e.key === "Tab") return; // the frontend's dialog closes on Escape, keeps Tab inside
       e.stopPropagation(); // keep the canvas shortcuts away from the text fields
       if (e.key === "Enter" && e.target instanceof HTMLInputElement && !save.disabled) save.onclick?.(e);
     });
