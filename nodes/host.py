@@ -31,9 +31,10 @@ Touchpoints and their fallbacks (the README lists the same):
   ComfyUI did before the flag existed (logged).
 - ``comfy.model_management`` / ``comfy.model_patcher`` / ``comfy.utils``: devices, dtype choice, loading,
   interrupts, progress bars. Interrupt checks and progress become no-ops without them; scoring needs them.
-- ``PromptQueue.get_flags`` (wrapped on the server's queue): when ComfyUI's prompt worker takes the flags of a
-  ``POST /free``, the pack's ``on_free`` callbacks release the scorer cache on that thread, before ComfyUI
-  unloads models. Without it: ``/free`` does not release the scorer cache (logged).
+- ``PromptQueue.set_flag`` / ``get_flags`` (wrapped on the server's queue): ``POST /free`` marks the scorer
+  cache expired as it sets its flag (so the next run loads afresh), and the cache is emptied on ComfyUI's prompt
+  worker thread, when the worker takes the flags or at the next scorer lookup, whichever comes first. Without
+  them: ``/free`` does not release the scorer cache (logged).
 - ``PromptQueue.task_done`` (wrapped on the server's queue): the pack's ``on_prompt_done`` callbacks amend a
   finished prompt's history entry before ComfyUI stores it (the scores of score nodes that were cache hits,
   the attempt and seed of a loop attempt that failed). Without it: those are missing from ``/history``
@@ -442,35 +443,51 @@ def metadata_disabled() -> bool:
 # --- POST /free -------------------------------------------------------------------------------------------
 
 
-def on_free(callback: Callable[[dict], Any]) -> bool:
-    """Call ``callback(flags)`` when ComfyUI's prompt worker takes the flags a ``POST /free`` set
-    (``{"unload_models", "free_memory"}``), on that worker thread, before it unloads models. Releasing models
-    there, and not in the request's thread, keeps the pack from dropping a model while the worker walks
-    ComfyUI's list of loaded models (which killed the worker thread). ComfyUI has no hook for this, so the
-    server's ``PromptQueue.get_flags`` is wrapped (once)."""
+FREE_FLAGS = ("unload_models", "free_memory")
+
+
+def on_free(requested: Callable[[], Any], taken: Callable[[dict], Any]) -> bool:
+    """Two hooks on ``POST /free`` (``{"unload_models", "free_memory"}``), through the server's ``PromptQueue``
+    (ComfyUI has none of its own, so ``set_flag`` and ``get_flags`` are wrapped once):
+
+    - ``requested()`` in the request's thread as ``/free`` sets a flag, before the worker is woken: it may only
+      take note (so the next run already sees it); dropping a model there would race the worker, which walks
+      ComfyUI's list of loaded models (that killed the worker thread once);
+    - ``taken(flags)`` on ComfyUI's prompt worker thread when it takes the flags, before it unloads models: the
+      place to release models while no prompt runs."""
     queue = getattr(server(), "prompt_queue", None)
     if queue is None:
         return False
-    original = getattr(queue, "get_flags", None)
-    if not callable(original):
-        missing("PromptQueue.get_flags", "POST /free does not release the pack's caches")
+    set_flag, get_flags = getattr(queue, "set_flag", None), getattr(queue, "get_flags", None)
+    if not callable(set_flag) or not callable(get_flags):
+        missing("PromptQueue.set_flag and get_flags", "POST /free does not release the pack's caches")
         return False
-    _free_callbacks.append(callback)
-    if len(_free_callbacks) == 1:
+    first = not _free_callbacks
+    _free_callbacks.append((requested, taken))
+    if first:
 
-        def get_flags(*args, **kwargs):
-            flags = original(*args, **kwargs)
-            taken = args[0] if args else kwargs.get("reset", True)
-            if taken and isinstance(flags, dict) and flags:
-                for free in _free_callbacks:
-                    try:
-                        free(flags)
-                    except Exception:  # noqa: BLE001 - the worker thread must survive the pack's clean-up
-                        LOG.exception("Quality Gate: releasing the pack's caches on POST /free failed")
+        def flag_set(name, data, *args, **kwargs):
+            if name in FREE_FLAGS and data:
+                _each_free_callback(lambda callbacks: callbacks[0]())
+            return set_flag(name, data, *args, **kwargs)
+
+        def flags_taken(*args, **kwargs):
+            flags = get_flags(*args, **kwargs)
+            reset = args[0] if args else kwargs.get("reset", True)
+            if reset and isinstance(flags, dict) and any(flags.get(f) for f in FREE_FLAGS):
+                _each_free_callback(lambda callbacks: callbacks[1](flags))
             return flags
 
-        queue.get_flags = get_flags
+        queue.set_flag, queue.get_flags = flag_set, flags_taken
     return True
+
+
+def _each_free_callback(call) -> None:
+    for callbacks in _free_callbacks:
+        try:
+            call(callbacks)
+        except Exception:  # noqa: BLE001 - neither the request nor the worker thread may fail on the pack's clean-up
+            LOG.exception("Quality Gate: releasing the pack's caches on POST /free failed")
 
 
 # --- finished prompts -------------------------------------------------------------------------------------

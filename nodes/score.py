@@ -179,15 +179,19 @@ def _clip_vision_scorer(clip_vision, head) -> Scorer:
 class ScorerCache:
     """Loaded encoders and heads by (files, options), reused across runs; a file that changed on disk is loaded
     again. The least recently used entries beyond ``size`` are dropped, so switching between many encoders does
-    not keep them all in memory."""
+    not keep them all in memory. ``POST /free`` expires the whole cache (``expire``, from the request's thread);
+    the entries are dropped on ComfyUI's prompt worker thread (``clear``, or the next ``get``)."""
 
     def __init__(self, size: int = 4):
         self._entries: OrderedDict[tuple, tuple[tuple, object]] = OrderedDict()
         self._lock = threading.Lock()
+        self._expired = False
         self.size = size
 
     def get(self, key: tuple, signature: tuple, build):
         with self._lock:
+            if self._expired:
+                self._release()
             entry = self._entries.get(key)
             if entry is None or entry[0] != signature:
                 entry = (signature, build())
@@ -197,13 +201,26 @@ class ScorerCache:
                 self._entries.popitem(last=False)
             return entry[1]
 
+    def expire(self) -> None:
+        """Drop every entry at the next ``get`` or ``clear``: safe from any thread, it drops nothing itself."""
+        self._expired = True
+
     def clear(self) -> int:
-        """Forget every entry (POST /free): how many there were. A scorer a running node holds stays alive
-        through that reference and is simply not kept."""
+        """Forget every entry now (on the thread that runs prompts): how many there were. A scorer a running
+        node holds stays alive through that reference and is simply not kept."""
         with self._lock:
-            count = len(self._entries)
-            self._entries.clear()
-            return count
+            return self._release()
+
+    def _release(self) -> int:
+        count = len(self._entries)
+        self._entries.clear()
+        self._expired = False
+        if count:
+            # free the dropped models here and now, so none of them leaves ComfyUI's list of loaded models
+            # later, while ComfyUI walks it
+            gc.collect()
+            LOG.info("Quality Gate: POST /free released %d cached scorer file(s)", count)
+        return count
 
 
 CACHE = ScorerCache()
@@ -665,18 +682,6 @@ class ScoresShown:
 SCORES_SHOWN = ScoresShown()
 
 
-def release_scorers(flags: dict) -> None:
-    """When ComfyUI's prompt worker takes the flags of ``POST /free`` with ``unload_models`` or ``free_memory``:
-    forget the cached encoders and heads, so their memory goes (the next run loads them again). Runs on the worker
-    thread before ComfyUI unloads models; the collection frees the dropped models here and now, so none of them
-    leaves ComfyUI's list of loaded models while ComfyUI walks it."""
-    if flags.get("unload_models") or flags.get("free_memory"):
-        count = CACHE.clear()
-        if count:
-            gc.collect()
-        LOG.info("Quality Gate: POST /free released %d cached scorer file(s)", count)
-
-
 def setup() -> None:
     """At pack load inside ComfyUI: register the model folders, release the scorer cache on ``POST /free``, and
     warn once when open_clip is missing (the scoring nodes then fail with that message; the other nodes work).
@@ -684,7 +689,7 @@ def setup() -> None:
     if not host.in_comfyui():
         return
     register_folders()
-    host.on_free(release_scorers)
+    host.on_free(CACHE.expire, lambda flags: CACHE.clear())
     host.on_prompt_done(SCORES_SHOWN)
     try:
         require_open_clip()
