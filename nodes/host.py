@@ -468,26 +468,27 @@ def on_free(requested: Callable[[], Any], taken: Callable[[dict], Any]) -> bool:
 
         def flag_set(name, data, *args, **kwargs):
             if name in FREE_FLAGS and data:
-                _each_free_callback(lambda callbacks: callbacks[0]())
+                for note, _ in _free_callbacks:
+                    _guarded(note)
             return set_flag(name, data, *args, **kwargs)
 
         def flags_taken(*args, **kwargs):
             flags = get_flags(*args, **kwargs)
             reset = args[0] if args else kwargs.get("reset", True)
             if reset and isinstance(flags, dict) and any(flags.get(f) for f in FREE_FLAGS):
-                _each_free_callback(lambda callbacks: callbacks[1](flags))
+                for _, release in _free_callbacks:
+                    _guarded(release, flags)
             return flags
 
         queue.set_flag, queue.get_flags = flag_set, flags_taken
     return True
 
 
-def _each_free_callback(call) -> None:
-    for callbacks in _free_callbacks:
-        try:
-            call(callbacks)
-        except Exception:  # noqa: BLE001 - neither the request nor the worker thread may fail on the pack's clean-up
-            LOG.exception("Quality Gate: releasing the pack's caches on POST /free failed")
+def _guarded(callback, *args) -> None:
+    try:
+        callback(*args)
+    except Exception:  # noqa: BLE001 - neither the request nor the worker thread may fail on the pack's clean-up
+        LOG.exception("Quality Gate: releasing the pack's caches on POST /free failed")
 
 
 # --- finished prompts -------------------------------------------------------------------------------------
