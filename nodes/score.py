@@ -180,7 +180,7 @@ class ScorerCache:
     """Loaded encoders and heads by (files, options), reused across runs; a file that changed on disk is loaded
     again. The least recently used entries beyond ``size`` are dropped, so switching between many encoders does
     not keep them all in memory. ``POST /free`` expires the whole cache (``expire``, from the request's thread);
-    the entries are dropped on ComfyUI's prompt worker thread (``clear``, or the next ``get``)."""
+    the entries are dropped on ComfyUI's prompt worker thread (``release_expired``, or the next ``get``)."""
 
     def __init__(self, size: int = 4):
         self._entries: OrderedDict[tuple, tuple[tuple, object]] = OrderedDict()
@@ -202,14 +202,16 @@ class ScorerCache:
             return entry[1]
 
     def expire(self) -> None:
-        """Drop every entry at the next ``get`` or ``clear``: safe from any thread, it drops nothing itself."""
+        """Drop every entry at the next ``get`` or ``release_expired``: safe from any thread, it drops nothing
+        itself."""
         self._expired = True
 
-    def clear(self) -> int:
-        """Forget every entry now (on the thread that runs prompts): how many there were. A scorer a running
-        node holds stays alive through that reference and is simply not kept."""
+    def release_expired(self) -> int:
+        """On the thread that runs prompts: forget every entry if ``expire`` asked and no ``get`` did it since
+        (a scorer loaded after the ``/free`` stays): how many there were. A scorer a running node holds stays
+        alive through that reference and is simply not kept."""
         with self._lock:
-            return self._release()
+            return self._release() if self._expired else 0
 
     def _release(self) -> int:
         count = len(self._entries)
@@ -689,7 +691,7 @@ def setup() -> None:
     if not host.in_comfyui():
         return
     register_folders()
-    host.on_free(CACHE.expire, lambda flags: CACHE.clear())
+    host.on_free(CACHE.expire, lambda flags: CACHE.release_expired())
     host.on_prompt_done(SCORES_SHOWN)
     try:
         require_open_clip()

@@ -364,3 +364,27 @@ def test_labels_one_per_line():
         parse_labels(" \n")
     with pytest.raises(QGError, match="duplicates: cat"):
         parse_labels("cat\ncat")
+
+
+def test_post_free_expires_the_scorer_cache_once_whichever_comes_first():
+    """POST /free marks the cache; the next lookup or the worker taking the flags drops it, whichever runs
+    first, and the other then keeps what was loaded after the /free (a prompt may run before the worker sees
+    the flags, or after)."""
+    from quality_gate.nodes.score import ScorerCache
+
+    cache, built = ScorerCache(), []
+
+    def get():
+        return cache.get(("encoder",), ("file signature",), lambda: built.append(object()) or built[-1])
+
+    first = get()
+    assert get() is first and len(built) == 1
+    cache.expire()  # the request's thread: drops nothing yet
+    assert len(built) == 1
+    fresh = get()  # a prompt ran before the worker took the flags: it loads afresh
+    assert fresh is not first and len(built) == 2
+    assert cache.release_expired() == 0 and get() is fresh  # the worker then keeps the fresh one
+    cache.expire()
+    assert cache.release_expired() == 1  # the worker took the flags first
+    assert get() is not fresh and len(built) == 3
+    assert cache.release_expired() == 0
