@@ -146,7 +146,6 @@ function element(tag, attributes = {}, children = []) {
   return el;
 }
 
-let closeShown = null; // closes the dialog shown last
 let opened = 0;
 
 /**
@@ -179,10 +178,8 @@ function showInFrontendDialog(title, form, onClosed) {
       onClosed();
     },
   };
-  closeShown?.();
   const shown = dialog.showExtensionDialog({ key, title, component, dialogComponentProps: { style: { width: "32rem" } } });
-  closeShown = () => shown?.closeDialog?.();
-  return closeShown;
+  return () => shown?.closeDialog?.();
 }
 
 /** Show the dialog; resolves with the save's outcome, or null when it is closed without saving. */

@@ -446,14 +446,14 @@ def metadata_disabled() -> bool:
 FREE_FLAGS = ("unload_models", "free_memory")
 
 
-def on_free(requested: Callable[[], Any], taken: Callable[[dict], Any]) -> bool:
+def on_free(requested: Callable[[], Any], taken: Callable[[], Any]) -> bool:
     """Two hooks on ``POST /free`` (``{"unload_models", "free_memory"}``), through the server's ``PromptQueue``
     (ComfyUI has none of its own, so ``set_flag`` and ``get_flags`` are wrapped once):
 
     - ``requested()`` in the request's thread as ``/free`` sets a flag, before the worker is woken: it may only
       take note (so the next run already sees it); dropping a model there would race the worker, which walks
       ComfyUI's list of loaded models (that killed the worker thread once);
-    - ``taken(flags)`` on ComfyUI's prompt worker thread when it takes the flags, before it unloads models: the
+    - ``taken()`` on ComfyUI's prompt worker thread when it takes those flags, before it unloads models: the
       place to release models while no prompt runs."""
     queue = getattr(server(), "prompt_queue", None)
     if queue is None:
@@ -477,16 +477,16 @@ def on_free(requested: Callable[[], Any], taken: Callable[[dict], Any]) -> bool:
             reset = args[0] if args else kwargs.get("reset", True)
             if reset and isinstance(flags, dict) and any(flags.get(f) for f in FREE_FLAGS):
                 for _, release in _free_callbacks:
-                    _guarded(release, flags)
+                    _guarded(release)
             return flags
 
         queue.set_flag, queue.get_flags = flag_set, flags_taken
     return True
 
 
-def _guarded(callback, *args) -> None:
+def _guarded(callback) -> None:
     try:
-        callback(*args)
+        callback()
     except Exception:  # noqa: BLE001 - neither the request nor the worker thread may fail on the pack's clean-up
         LOG.exception("Quality Gate: releasing the pack's caches on POST /free failed")
 

@@ -39,7 +39,6 @@ from .score import (
     score_tooltips,
 )
 
-FOLDER = HF_FOLDER
 CONFIG = "config.json"
 PREFERENCE_VALUES = ("score", "batch_softmax")
 DEFAULT_PAIRS = "Good photo. | Bad photo."
@@ -47,15 +46,15 @@ DEFAULT_PAIRS = "Good photo. | Bad photo."
 
 def scorer_folders() -> list[str]:
     """The folders under ``models/clip_scorers`` (extra_model_paths too) that hold a ``config.json``."""
-    names = (PurePosixPath(name.replace("\\", "/")) for name in host.filenames(FOLDER))
+    names = (PurePosixPath(name.replace("\\", "/")) for name in host.filenames(HF_FOLDER))
     return sorted({str(name.parent) for name in names if name.name == CONFIG and str(name.parent) != "."})
 
 
 def _folder(name: str) -> Path:
-    found = host.full_path(FOLDER, f"{name}/{CONFIG}")
+    found = host.full_path(HF_FOLDER, f"{name}/{CONFIG}")
     if found is None:
-        looked = ", ".join(host.folder_list(FOLDER))
-        raise QGError(f"{name!r} is not a folder with a config.json in models/{FOLDER} (looked in: {looked})")
+        looked = ", ".join(host.folder_list(HF_FOLDER))
+        raise QGError(f"{name!r} is not a folder with a config.json in models/{HF_FOLDER} (looked in: {looked})")
     return Path(found).parent
 
 
@@ -125,7 +124,7 @@ class HFScorerLoader(QGNode):
     @classmethod
     def IS_CHANGED(cls, model, head, **kwargs):
         """Load again when a file of the folder or the head changed on disk."""
-        found = host.full_path(FOLDER, f"{model}/{CONFIG}")
+        found = host.full_path(HF_FOLDER, f"{model}/{CONFIG}")
         head_path = host.full_path("aesthetic", head) if head != NONE else None
         folder = _signature(Path(found).parent) if found else None
         return [folder, file_signature(head_path) if head_path and os.path.isfile(head_path) else None]
@@ -133,7 +132,7 @@ class HFScorerLoader(QGNode):
     def execute(self, model, head, precision, unique_id=None):
         with self.errors_named(unique_id):
             if model == NONE:
-                raise QGError(f"no model folder: put a Hugging Face folder with config.json in models/{FOLDER}")
+                raise QGError(f"no model folder: put a Hugging Face folder with config.json in models/{HF_FOLDER}")
             head_obj = cached_head(head)
             folder = _folder(model)
             key = ("hf", str(folder), precision)

@@ -691,7 +691,7 @@ def setup() -> None:
     if not host.in_comfyui():
         return
     register_folders()
-    host.on_free(CACHE.expire, lambda flags: CACHE.release_expired())
+    host.on_free(CACHE.expire, CACHE.release_expired)
     host.on_prompt_done(SCORES_SHOWN)
     try:
         require_open_clip()
